@@ -1,0 +1,151 @@
+-- The one relation analysts and the signal functions read: bars of every timeframe, tick-derived
+-- where ticks exist, imported history elsewhere.
+CREATE OR REPLACE VIEW market.bars AS
+SELECT DISTINCT ON (candidates.contract_id, candidates.timeframe, candidates.bucket)
+    candidates.contract_id,
+    candidates.timeframe,
+    candidates.bucket,
+    candidates.open,
+    candidates.high,
+    candidates.low,
+    candidates.close,
+    candidates.volume,
+    candidates.trade_count,
+    candidates.buy_volume,
+    candidates.sell_volume,
+    candidates.source,
+    market.session_bar_end(candidates.timeframe, candidates.bucket) AS closes_at,
+    market.session_bar_end(candidates.timeframe, candidates.bucket) <= now() AS is_closed
+FROM (
+    SELECT
+        contract_id,
+        '1m' AS timeframe,
+        bucket,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        'ticks' AS source,
+        1 AS preference
+    FROM market.bars_1m
+    UNION ALL
+    SELECT
+        contract_id,
+        '5m',
+        bucket,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        'ticks',
+        1
+    FROM market.bars_5m
+    UNION ALL
+    SELECT
+        contract_id,
+        '15m',
+        bucket,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        'ticks',
+        1
+    FROM market.bars_15m
+    UNION ALL
+    SELECT
+        contract_id,
+        '1h',
+        bucket,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        'ticks',
+        1
+    FROM market.bars_1h
+    UNION ALL
+    SELECT
+        contract_id,
+        '4h',
+        bucket,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        'ticks',
+        1
+    FROM market.bars_4h
+    UNION ALL
+    -- The daily bucket opens at 17:00 Chicago; ProjectX labels the bar with the trading
+    -- date (the next calendar day) at 00:00 UTC.
+    SELECT
+        contract_id,
+        '1d',
+        ((bucket AT TIME ZONE 'America/Chicago')::date + 1)::timestamp AT TIME ZONE 'UTC',
+        open,
+        high,
+        low,
+        close,
+        volume,
+        trade_count,
+        buy_volume,
+        sell_volume,
+        'ticks',
+        1
+    FROM market.bars_1d
+    UNION ALL
+    SELECT
+        contract_id,
+        timeframe,
+        bucket,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        NULL,
+        NULL,
+        NULL,
+        'history',
+        2
+    FROM market.history_bars
+) AS candidates
+ORDER BY
+    candidates.contract_id,
+    candidates.timeframe,
+    candidates.bucket,
+    candidates.preference;
+
+COMMENT ON VIEW market.bars IS
+'OHLCV bars, one row per (contract_id, timeframe, bucket); timeframe is 1m, 5m, 15m, 1h, 4h '
+'or 1d. Built from ticks where there are ticks (source = ticks), else imported gateway history '
+'(source = history). bucket is the bar open time, except 1d: 00:00 UTC of the trading date, '
+'as ProjectX labels it. Sessions follow CME Globex (17:00 America/Chicago). '
+'The forming bar is included with is_closed = false.';
+COMMENT ON COLUMN market.bars.trade_count IS 'Number of trades; NULL for imported history.';
+COMMENT ON COLUMN market.bars.buy_volume IS 'Volume of buyer-initiated trades; NULL for history.';
+COMMENT ON COLUMN market.bars.sell_volume IS 'Volume of seller-initiated trades; NULL for history.';
+COMMENT ON COLUMN market.bars.source IS 'ticks (built from market.ticks) or history (imported).';
+COMMENT ON COLUMN market.bars.closes_at IS 'When the bar closes (end of its bucket).';
+COMMENT ON COLUMN market.bars.is_closed IS 'True once closes_at has passed.';

@@ -1,0 +1,33 @@
+-- Re-materialize every bar level, finest first, over a window widened to whole sessions.
+-- Policies keep recent bars fresh on their own; call this after loading or repairing older
+-- ticks (late data beyond a policy's start_offset is otherwise only seen by real-time queries).
+CREATE OR REPLACE PROCEDURE market.refresh_bars(
+    p_from timestamptz, p_to timestamptz
+)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_from timestamptz := time_bucket(
+        '1 day', p_from, 'America/Chicago', '2000-01-02 23:00:00+00'
+    );
+    -- Never past now: a watermark in the future would hide later ticks from real-time reads.
+    v_to timestamptz := least(
+        time_bucket('1 day', p_to, 'America/Chicago', '2000-01-02 23:00:00+00')
+        + INTERVAL '1 day',
+        now()
+    );
+    v_level regclass;
+BEGIN
+    FOREACH v_level IN ARRAY ARRAY[
+        'market.bars_1m', 'market.bars_5m', 'market.bars_15m',
+        'market.bars_1h', 'market.bars_4h', 'market.bars_1d'
+    ]::regclass [] LOOP
+        CALL refresh_continuous_aggregate(v_level, v_from, v_to);
+        COMMIT;
+    END LOOP;
+END;
+$$;
+
+COMMENT ON PROCEDURE market.refresh_bars(timestamptz, timestamptz) IS
+'Refresh all bar levels (1m up to 1d, in order) for the sessions overlapping [p_from, p_to]. '
+'Run it with CALL outside a transaction block.';
