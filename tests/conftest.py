@@ -15,6 +15,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -115,28 +116,30 @@ def migrated_template(pg_server: Server) -> Iterator[str]:
         janitor.drop()
 
 
+@contextmanager
+def fresh_database(server: Server, template: str | None = None) -> Iterator[str]:
+    """A new database (a clone of ``template`` if given), dropped afterwards; yields its DSN."""
+    name = f"mechtrade_test_{uuid.uuid4().hex[:10]}"
+    janitor = _janitor(server, name, template_dbname=template)
+    janitor.init()
+    try:
+        yield server.dsn(name)
+    finally:
+        janitor.drop()
+
+
 @pytest.fixture
 def db_dsn(pg_server: Server, migrated_template: str) -> Iterator[str]:
     """DSN of a fresh, fully migrated database of this test's own."""
-    name = f"mechtrade_test_{uuid.uuid4().hex[:10]}"
-    janitor = _janitor(pg_server, name, template_dbname=migrated_template)
-    janitor.init()
-    try:
-        yield pg_server.dsn(name)
-    finally:
-        janitor.drop()
+    with fresh_database(pg_server, migrated_template) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def empty_db_dsn(pg_server: Server) -> Iterator[str]:
     """DSN of a fresh database with nothing applied (for migration tests)."""
-    name = f"mechtrade_empty_{uuid.uuid4().hex[:10]}"
-    janitor = _janitor(pg_server, name)
-    janitor.init()
-    try:
-        yield pg_server.dsn(name)
-    finally:
-        janitor.drop()
+    with fresh_database(pg_server) as dsn:
+        yield dsn
 
 
 @pytest.fixture
