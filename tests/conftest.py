@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -26,6 +27,8 @@ from pytest_postgresql.janitor import DatabaseJanitor
 
 from ingest import migrate, timescale
 from pg_server import RootServer, Server, is_root
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 postgresql_proc = factories.postgresql_proc(
     port=None, postgres_options="-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
@@ -95,14 +98,14 @@ def _janitor(server: Server, dbname: str, **kwargs: object) -> DatabaseJanitor:
 async def _migrate(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate.migrate(conn)
+        await migrate.migrate(conn, SQL_DIR)
     finally:
         await conn.close()
 
 
 @pytest.fixture(scope="session")
 def migrated_template(pg_server: Server) -> Iterator[str]:
-    """A template database with every migration and repeatable file applied (from sql/ as it is now).
+    """A template database with every migration and repeatable file applied (this checkout's sql/ as it is now).
 
     TimescaleDB starts no job scheduler in template databases, so cloning never finds it busy.
     """

@@ -62,8 +62,9 @@ def free_port() -> int:
 class RootServer:
     """initdb + pg_ctl as the ``postgres`` user in a temporary directory on a loopback port."""
 
-    def __init__(self, run_as: str = "postgres") -> None:
+    def __init__(self, run_as: str = "postgres", without: tuple[str, ...] = ()) -> None:
         self.run_as = run_as
+        self.settings = {k: v for k, v in SERVER_SETTINGS.items() if k not in without}
         self.bindir = pg_bindir()
         self.workdir = Path(tempfile.mkdtemp(prefix="mechtrade-pg-"))
         self.datadir = self.workdir / "data"
@@ -79,7 +80,7 @@ class RootServer:
         shutil.chown(self.workdir, user=self.run_as)
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
                   "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-        options = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
+        options = " ".join(f"-c {k}={v}" for k, v in self.settings.items() if not k.startswith("timescaledb.") or "timescaledb" in self.settings.get("shared_preload_libraries", ""))
         options += f" -p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir}"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
                   "-l", str(self.workdir / "server.log"), "-o", options, "start")
