@@ -35,7 +35,7 @@ FROM (
     UNION ALL
     SELECT
         contract_id,
-        '5m',
+        '5m' AS timeframe,
         bucket,
         open,
         high,
@@ -45,13 +45,13 @@ FROM (
         trade_count,
         buy_volume,
         sell_volume,
-        'ticks',
-        1
+        'ticks' AS source,
+        1 AS preference
     FROM market.bars_5m
     UNION ALL
     SELECT
         contract_id,
-        '15m',
+        '15m' AS timeframe,
         bucket,
         open,
         high,
@@ -61,13 +61,13 @@ FROM (
         trade_count,
         buy_volume,
         sell_volume,
-        'ticks',
-        1
+        'ticks' AS source,
+        1 AS preference
     FROM market.bars_15m
     UNION ALL
     SELECT
         contract_id,
-        '1h',
+        '1h' AS timeframe,
         bucket,
         open,
         high,
@@ -77,13 +77,13 @@ FROM (
         trade_count,
         buy_volume,
         sell_volume,
-        'ticks',
-        1
+        'ticks' AS source,
+        1 AS preference
     FROM market.bars_1h
     UNION ALL
     SELECT
         contract_id,
-        '4h',
+        '4h' AS timeframe,
         bucket,
         open,
         high,
@@ -93,16 +93,16 @@ FROM (
         trade_count,
         buy_volume,
         sell_volume,
-        'ticks',
-        1
+        'ticks' AS source,
+        1 AS preference
     FROM market.bars_4h
     UNION ALL
     -- The daily bucket opens at 17:00 Chicago; ProjectX labels the bar with the trading
     -- date (the next calendar day) at 00:00 UTC.
     SELECT
         contract_id,
-        '1d',
-        ((bucket AT TIME ZONE 'America/Chicago')::date + 1)::timestamp AT TIME ZONE 'UTC',
+        '1d' AS timeframe,
+        ((bucket AT TIME ZONE 'America/Chicago')::date + 1)::timestamp AT TIME ZONE 'UTC' AS bucket,
         open,
         high,
         low,
@@ -111,8 +111,8 @@ FROM (
         trade_count,
         buy_volume,
         sell_volume,
-        'ticks',
-        1
+        'ticks' AS source,
+        1 AS preference
     FROM market.bars_1d
     UNION ALL
     SELECT
@@ -124,11 +124,11 @@ FROM (
         low,
         close,
         volume,
-        NULL,
-        NULL,
-        NULL,
-        'history',
-        2
+        NULL AS trade_count,
+        NULL AS buy_volume,
+        NULL AS sell_volume,
+        'history' AS source,
+        2 AS preference
     FROM market.history_bars
 ) AS candidates
 ORDER BY

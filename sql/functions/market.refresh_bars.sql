@@ -28,6 +28,6 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE market.refresh_bars(timestamptz, timestamptz) IS
+COMMENT ON PROCEDURE market.refresh_bars (timestamptz, timestamptz) IS
 'Refresh all bar levels (1m up to 1d, in order) for the sessions overlapping [p_from, p_to]. '
 'Run it with CALL outside a transaction block.';

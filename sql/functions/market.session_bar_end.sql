@@ -7,15 +7,16 @@ LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
 RETURN CASE p_timeframe
-    WHEN '1d' THEN
-        ((p_bucket AT TIME ZONE 'UTC')::date + TIME '17:00') AT TIME ZONE 'America/Chicago'
+    WHEN '1d'
+        THEN
+            ((p_bucket AT TIME ZONE 'UTC')::date + time '17:00') AT TIME ZONE 'America/Chicago'
     ELSE (
         (p_bucket AT TIME ZONE 'America/Chicago') + CASE p_timeframe
-            WHEN '1m' THEN INTERVAL '1 minute'
-            WHEN '5m' THEN INTERVAL '5 minutes'
-            WHEN '15m' THEN INTERVAL '15 minutes'
-            WHEN '1h' THEN INTERVAL '1 hour'
-            WHEN '4h' THEN INTERVAL '4 hours'
+            WHEN '1m' THEN interval '1 minute'
+            WHEN '5m' THEN interval '5 minutes'
+            WHEN '15m' THEN interval '15 minutes'
+            WHEN '1h' THEN interval '1 hour'
+            WHEN '4h' THEN interval '4 hours'
         END
     ) AT TIME ZONE 'America/Chicago'
 END;

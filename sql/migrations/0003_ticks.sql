@@ -15,7 +15,7 @@ CREATE TABLE market.ticks (
     CONSTRAINT ticks_seq_non_negative CHECK (seq >= 0)
 );
 
-SELECT create_hypertable('market.ticks', by_range('ts', INTERVAL '1 day'));
+SELECT create_hypertable('market.ticks', by_range('ts', interval '1 day'));
 
 COMMENT ON TABLE market.ticks IS
 'Raw trades (GatewayTrade), one row per print. Re-inserting a stored trade is a no-op with '

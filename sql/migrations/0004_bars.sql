@@ -28,7 +28,7 @@ VALUES
 ('1d', '1 day', 4, 1);
 
 CREATE MATERIALIZED VIEW market.bars_1m
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+WITH (timescaledb.continuous, timescaledb.materialized_only = FALSE) AS
 SELECT
     contract_id,
     time_bucket(
@@ -47,7 +47,7 @@ GROUP BY 1, 2
 WITH NO DATA;
 
 CREATE MATERIALIZED VIEW market.bars_5m
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+WITH (timescaledb.continuous, timescaledb.materialized_only = FALSE) AS
 SELECT
     contract_id,
     time_bucket(
@@ -66,7 +66,7 @@ GROUP BY 1, 2
 WITH NO DATA;
 
 CREATE MATERIALIZED VIEW market.bars_15m
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+WITH (timescaledb.continuous, timescaledb.materialized_only = FALSE) AS
 SELECT
     contract_id,
     time_bucket(
@@ -85,7 +85,7 @@ GROUP BY 1, 2
 WITH NO DATA;
 
 CREATE MATERIALIZED VIEW market.bars_1h
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+WITH (timescaledb.continuous, timescaledb.materialized_only = FALSE) AS
 SELECT
     contract_id,
     time_bucket(
@@ -104,7 +104,7 @@ GROUP BY 1, 2
 WITH NO DATA;
 
 CREATE MATERIALIZED VIEW market.bars_4h
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+WITH (timescaledb.continuous, timescaledb.materialized_only = FALSE) AS
 SELECT
     contract_id,
     time_bucket(
@@ -123,7 +123,7 @@ GROUP BY 1, 2
 WITH NO DATA;
 
 CREATE MATERIALIZED VIEW market.bars_1d
-WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+WITH (timescaledb.continuous, timescaledb.materialized_only = FALSE) AS
 SELECT
     contract_id,
     time_bucket(
@@ -168,44 +168,44 @@ COMMENT ON VIEW market.bars_1d IS
 
 SELECT add_continuous_aggregate_policy(
     'market.bars_1m',
-    start_offset => INTERVAL '3 hours',
-    end_offset => INTERVAL '1 minute',
-    schedule_interval => INTERVAL '1 minute'
+    start_offset => interval '3 hours',
+    end_offset => interval '1 minute',
+    schedule_interval => interval '1 minute'
 );
 
 SELECT add_continuous_aggregate_policy(
     'market.bars_5m',
-    start_offset => INTERVAL '6 hours',
-    end_offset => INTERVAL '5 minutes',
-    schedule_interval => INTERVAL '1 minute'
+    start_offset => interval '6 hours',
+    end_offset => interval '5 minutes',
+    schedule_interval => interval '1 minute'
 );
 
 SELECT add_continuous_aggregate_policy(
     'market.bars_15m',
-    start_offset => INTERVAL '12 hours',
-    end_offset => INTERVAL '15 minutes',
-    schedule_interval => INTERVAL '5 minutes'
+    start_offset => interval '12 hours',
+    end_offset => interval '15 minutes',
+    schedule_interval => interval '5 minutes'
 );
 
 SELECT add_continuous_aggregate_policy(
     'market.bars_1h',
-    start_offset => INTERVAL '2 days',
-    end_offset => INTERVAL '1 hour',
-    schedule_interval => INTERVAL '5 minutes'
+    start_offset => interval '2 days',
+    end_offset => interval '1 hour',
+    schedule_interval => interval '5 minutes'
 );
 
 SELECT add_continuous_aggregate_policy(
     'market.bars_4h',
-    start_offset => INTERVAL '4 days',
-    end_offset => INTERVAL '4 hours',
-    schedule_interval => INTERVAL '15 minutes'
+    start_offset => interval '4 days',
+    end_offset => interval '4 hours',
+    schedule_interval => interval '15 minutes'
 );
 
 SELECT add_continuous_aggregate_policy(
     'market.bars_1d',
-    start_offset => INTERVAL '10 days',
-    end_offset => INTERVAL '1 day',
-    schedule_interval => INTERVAL '1 hour'
+    start_offset => interval '10 days',
+    end_offset => interval '1 day',
+    schedule_interval => interval '1 hour'
 );
 
 CREATE TABLE market.history_bars (
