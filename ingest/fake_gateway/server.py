@@ -180,8 +180,10 @@ class FakeGateway:
         hub_app = web.Application()
         hub_app.router.add_route("POST", "/hubs/{hub}/negotiate", self._negotiate)
         hub_app.router.add_route("GET", "/hubs/{hub}", self._hub)
-        self._runners = {"rest": web.AppRunner(rest_app, shutdown_timeout=0.5, handle_signals=False),
-                         "hub": web.AppRunner(hub_app, shutdown_timeout=0.5, handle_signals=False)}
+        self._runners = {"rest": web.AppRunner(rest_app, shutdown_timeout=0.5, handle_signals=False,
+                                         access_log=None),
+                         "hub": web.AppRunner(hub_app, shutdown_timeout=0.5, handle_signals=False,
+                                         access_log=None)}
         self._sites: dict[str, web.TCPSite] = {}
         for name, runner in self._runners.items():
             await runner.setup()
