@@ -1,0 +1,15 @@
+-- Spec 2, higherBar(j): higher low, higher high and higher close than the previous bar.
+CREATE OR REPLACE FUNCTION signals.trend_higher_bar(
+    p_high numeric, p_low numeric, p_close numeric,
+    p_prev_high numeric, p_prev_low numeric, p_prev_close numeric
+) RETURNS boolean
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+RETURN p_low > p_prev_low AND p_high > p_prev_high AND p_close > p_prev_close;
+
+COMMENT ON FUNCTION signals.trend_higher_bar(
+    numeric, numeric, numeric, numeric, numeric, numeric
+) IS
+'higherBar of the trend-start spec: low, high and close all strictly above the previous bar''s. '
+'Arguments: high, low, close of the bar, then high, low, close of the previous bar.';

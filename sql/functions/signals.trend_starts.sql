@@ -1,0 +1,82 @@
+-- The analysts' entry point: the trend starts of any series, recomputed from market.bars.
+CREATE OR REPLACE FUNCTION signals.trend_starts(
+    contract_id text,
+    timeframe text,
+    from_ts timestamptz,
+    to_ts timestamptz,
+    profile text DEFAULT 'variant_b'
+) RETURNS TABLE (
+    start_ts timestamptz,
+    direction text,
+    price numeric,
+    confirmed_at timestamptz,
+    rule text,
+    rule_name text
+)
+LANGUAGE sql
+STABLE
+AS $$
+    WITH series AS (
+        SELECT
+            array_agg(b.bucket) AS ts,
+            array_agg(b.open) AS o,
+            array_agg(b.high) AS h,
+            array_agg(b.low) AS l,
+            array_agg(b.close) AS c
+        FROM (
+            SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
+            FROM market.bars AS mb
+            WHERE
+                mb.contract_id = trend_starts.contract_id
+                AND mb.timeframe = trend_starts.timeframe
+                AND mb.is_closed
+                AND mb.bucket >= coalesce(trend_starts.from_ts, '-infinity')
+                AND mb.bucket < coalesce(trend_starts.to_ts, 'infinity')
+            ORDER BY mb.bucket
+        ) AS b
+    ),
+
+    raised AS (
+        SELECT
+            e.bar,
+            e.bar_ts,
+            e.price,
+            e.at_bar,
+            e.at_ts,
+            e.rule,
+            e.ord,
+            CASE WHEN e.event IN ('CUS', 'CUS_FORCED') THEN 'up' ELSE 'down' END AS direction
+        FROM series
+        CROSS JOIN LATERAL signals.trend_detect(
+            trend_starts.profile, series.ts, series.o, series.h, series.l, series.c
+        ) WITH ORDINALITY AS e (at_bar, at_ts, event, bar, bar_ts, price, rule, state, ord)
+        WHERE e.event IN ('CUS', 'CDS', 'CUS_FORCED', 'CDS_FORCED')
+    ),
+
+    -- Spec 7: the first start per bar and direction, in the order they were raised.
+    firsts AS (
+        SELECT DISTINCT ON (raised.bar, raised.direction) raised.*
+        FROM raised
+        ORDER BY raised.bar, raised.direction, raised.at_bar, raised.ord
+    )
+
+    SELECT
+        firsts.bar_ts,
+        firsts.direction,
+        firsts.price,
+        firsts.at_ts,
+        firsts.rule,
+        r.rule_name
+    FROM firsts
+    LEFT JOIN signals.trend_rules AS r ON firsts.rule = r.rule
+    ORDER BY firsts.bar, firsts.direction, firsts.at_bar
+$$;
+
+COMMENT ON FUNCTION signals.trend_starts(text, text, timestamptz, timestamptz, text) IS
+'Trend starts (spec trend-starts.md) of one series: the closed bars of contract_id and timeframe '
+'in market.bars with from_ts <= bucket < to_ts (NULL: unbounded), bar 1 being the first of '
+'them, analysed by the detector of profile (signals.trend_profiles; default variant_b, the best '
+'against the hand labels). One row per start: start_ts (open time of the start bar), direction '
+'(up/down), price (low for up, high for down), confirmed_at (open time of the confirming bar; '
+'known when it closes), rule (U1-U5, D1-D5, FORCED) and rule_name. Ordered by start bar, down '
+'before up.';

@@ -1,0 +1,60 @@
+-- The detector state at the end of every bar (spec 3), for tracing a series bar by bar.
+CREATE OR REPLACE FUNCTION signals.trend_states(
+    contract_id text,
+    timeframe text,
+    from_ts timestamptz,
+    to_ts timestamptz,
+    profile text DEFAULT 'variant_b'
+) RETURNS TABLE (
+    bar bigint,
+    bar_ts timestamptz,
+    pus_bar bigint,
+    pds_bar bigint,
+    containment_ref_bar bigint,
+    last_direction text,
+    last_start_bar bigint
+)
+LANGUAGE sql
+STABLE
+AS $$
+    WITH series AS (
+        SELECT
+            array_agg(b.bucket) AS ts,
+            array_agg(b.open) AS o,
+            array_agg(b.high) AS h,
+            array_agg(b.low) AS l,
+            array_agg(b.close) AS c
+        FROM (
+            SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
+            FROM market.bars AS mb
+            WHERE
+                mb.contract_id = trend_states.contract_id
+                AND mb.timeframe = trend_states.timeframe
+                AND mb.is_closed
+                AND mb.bucket >= coalesce(trend_states.from_ts, '-infinity')
+                AND mb.bucket < coalesce(trend_states.to_ts, 'infinity')
+            ORDER BY mb.bucket
+        ) AS b
+    )
+
+    SELECT
+        e.at_bar,
+        e.at_ts,
+        (e.state ->> 'pus')::bigint,
+        (e.state ->> 'pds')::bigint,
+        (e.state ->> 'cont_ref')::bigint,
+        coalesce(e.state ->> 'last_dir', CASE WHEN e.state ->> 'last_down' IS NOT NULL THEN 'down' END),
+        coalesce((e.state ->> 'last_bar')::bigint, (e.state ->> 'last_down')::bigint)
+    FROM series
+    CROSS JOIN LATERAL signals.trend_detect(
+        trend_states.profile, series.ts, series.o, series.h, series.l, series.c,
+        p_trace => true
+    ) AS e
+    WHERE e.event = 'STATE'
+    ORDER BY e.at_bar
+$$;
+
+COMMENT ON FUNCTION signals.trend_states(text, text, timestamptz, timestamptz, text) IS
+'Detector state after every bar of the series signals.trend_starts analyses (spec section 3): '
+'bar number and open time, the PUS and PDS bars, the containment reference bar, and the '
+'direction and bar of the last confirmed start (all bar numbers count from 1 = first bar).';

@@ -1,0 +1,132 @@
+"""The SQL detector reproduces the reference files of shared/spec/trend-starts.md exactly.
+
+The real MES 1d and 4h bars go into ``market.history_bars``; ``signals.trend_starts``,
+``signals.trend_events`` and ``signals.trend_states`` must then give, row for row, the baseline's
+starts, per-bar events and per-bar state (``ogfixed_reference/``) and variant B's starts
+(``variantb_reference/``). The 'detail' wording of events is informational (spec 12), so only its
+code is compared.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+DATA = Path(__file__).parent / "data" / "mes"
+CONTRACT = "CON.F.US.MES.M25"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_bars(sql: psycopg.Connection, timeframe: str, contract: str = CONTRACT, path: Path | None = None) -> None:
+    rows = read_csv(path or DATA / f"mes_m25_{timeframe}.csv")
+    with sql.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO market.history_bars (contract_id, timeframe, bucket, open, high, low, close, volume)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(contract, timeframe, r["timestamp"], r["open"], r["high"], r["low"], r["close"], r["volume"])
+             for r in rows],
+        )
+
+
+@pytest.fixture
+def mes(sql: psycopg.Connection) -> psycopg.Connection:
+    load_bars(sql, "1d")
+    load_bars(sql, "4h")
+    return sql
+
+
+def starts(sql: psycopg.Connection, timeframe: str, profile: str) -> list[tuple]:
+    return sql.execute(
+        "SELECT start_ts, direction, price, confirmed_at, rule FROM signals.trend_starts(%s, %s, NULL, NULL, %s)",
+        (CONTRACT, timeframe, profile),
+    ).fetchall()
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_baseline_starts(mes: psycopg.Connection, timeframe: str) -> None:
+    ref = read_csv(DATA / "ogfixed_reference" / f"mes_m25_{timeframe}_ogfixed_starts.csv")
+    want = [(r["timestamp"], r["direction"], Decimal(r["price"]), r["confirmed_at"], r["rule_code"]) for r in ref]
+    got = [(iso(t), d, p, iso(c), rule) for t, d, p, c, rule in starts(mes, timeframe, "baseline")]
+    assert got == want
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_baseline_events(mes: psycopg.Connection, timeframe: str) -> None:
+    ref = read_csv(DATA / "ogfixed_reference" / f"mes_m25_{timeframe}_ogfixed_events.csv")
+    want = [
+        (int(r["at_bar_index"]), r["at_timestamp"], r["event"], int(r["bar_index"]), r["bar_timestamp"],
+         r["detail"].split(" ")[0])
+        for r in ref
+    ]
+    rows = mes.execute(
+        "SELECT at_bar, at_ts, event, bar, bar_ts, detail FROM signals.trend_events(%s, %s, NULL, NULL, 'baseline')",
+        (CONTRACT, timeframe),
+    ).fetchall()
+    got = [(a, iso(at), e, b, iso(bt), d.split(" ")[0]) for a, at, e, b, bt, d in rows]
+    assert got == want
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_baseline_state(mes: psycopg.Connection, timeframe: str) -> None:
+    ref = read_csv(DATA / "ogfixed_reference" / f"mes_m25_{timeframe}_ogfixed_state.csv")
+    cols = ("pus_bar", "pds_bar", "containment_ref_bar", "last_direction", "last_start_bar")
+    want = [(int(r["bar_index"]), r["timestamp"], *(r[c] for c in cols)) for r in ref]
+    rows = mes.execute(
+        "SELECT bar, bar_ts, pus_bar, pds_bar, containment_ref_bar, last_direction, last_start_bar"
+        " FROM signals.trend_states(%s, %s, NULL, NULL, 'baseline')",
+        (CONTRACT, timeframe),
+    ).fetchall()
+    got = [(b, iso(ts), *("" if v is None else str(v) for v in rest)) for b, ts, *rest in rows]
+    assert got == want
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_variant_b_starts(mes: psycopg.Connection, timeframe: str) -> None:
+    ref = read_csv(DATA / "variantb_reference" / f"mes_m25_{timeframe}_variantb_starts.csv")
+    want = [(r["timestamp"], r["direction"], Decimal(r["price"]), r["confirmed_at"]) for r in ref]
+    got = [(iso(t), d, p, iso(c)) for t, d, p, c, _ in starts(mes, timeframe, "variant_b")]
+    assert got == want
+
+
+def test_default_profile_is_variant_b(mes: psycopg.Connection) -> None:
+    default = mes.execute(
+        "SELECT start_ts, direction, price, confirmed_at, rule FROM signals.trend_starts(%s, '4h', NULL, NULL)",
+        (CONTRACT,),
+    ).fetchall()
+    assert default == starts(mes, "4h", "variant_b")
+
+
+def test_window_and_unclosed_bars(mes: psycopg.Connection) -> None:
+    """from_ts/to_ts cut the series (bar 1 = first bar in the window); a forming bar is never read."""
+    cut = mes.execute(
+        "SELECT count(*) FROM signals.trend_starts(%s, '1d', '2025-04-01', '2025-05-01', 'baseline')"
+        " WHERE start_ts < '2025-04-01' OR confirmed_at >= '2025-05-01'",
+        (CONTRACT,),
+    ).fetchone()
+    assert cut == (0,)
+    before = starts(mes, "1d", "baseline")
+    # A bar that has not closed yet (its session ends in the future) changes nothing.
+    mes.execute(
+        "INSERT INTO market.history_bars (contract_id, timeframe, bucket, open, high, low, close, volume)"
+        " VALUES (%s, '1d', (now() AT TIME ZONE 'UTC')::date + 1, 6000, 9000, 1000, 5000, 1)",
+        (CONTRACT,),
+    )
+    assert starts(mes, "1d", "baseline") == before
+
+
+def test_unknown_profile_is_refused(mes: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown trend profile 'nope'"):
+        starts(mes, "1d", "nope")
