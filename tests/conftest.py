@@ -114,6 +114,9 @@ def migrated_template(pg_server: Server) -> Iterator[str]:
     janitor.init()
     try:
         asyncio.run(_migrate(pg_server.dsn(name)))
+        # Nobody may connect to it any more: CREATE DATABASE ... TEMPLATE needs it idle.
+        with psycopg.connect(pg_server.dsn("postgres"), autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         yield name
     finally:
         janitor.drop()

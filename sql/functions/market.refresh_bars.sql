@@ -30,4 +30,5 @@ $$;
 
 COMMENT ON PROCEDURE market.refresh_bars (timestamptz, timestamptz) IS
 'Refresh all bar levels (1m up to 1d, in order) for the sessions overlapping [p_from, p_to]. '
-'Run it with CALL outside a transaction block.';
+'Run it with CALL outside a transaction block. Fails with lock_not_available (55P03) while '
+'a refresh policy is refreshing an overlapping window: retry (ingest.bars.refresh_bars does).';
