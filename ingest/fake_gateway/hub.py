@@ -108,12 +108,12 @@ async def write_one(conn: HubConn, item: Outgoing) -> None:
     ws = conn.ws
     if item.action in ("rst", "fin"):
         conn.closed = True
-        conn.close_reason = item.action
+        conn.close_reason = conn.close_reason or item.action
         conn.abort(rst=item.action == "rst")
         return
     if item.action == "close":
         conn.closed = True
-        conn.close_reason = f"ws close {item.code}"
+        conn.close_reason = conn.close_reason or f"ws close {item.code}"
         await ws.close(code=item.code)
         return
     if item.ping is not None:

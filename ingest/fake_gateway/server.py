@@ -294,16 +294,19 @@ class FakeGateway:
     def _emit(self, cid: str, trades: list[Trade]) -> None:
         self.played.append((cid, trades))
         self._update_quote(cid, trades)
-        late, self._late = self._late, []
-        hold = self._take("late_batch")
-        dup_batch, dup_item, reverse = self._take("duplicate_batch"), self._take("duplicate_trade"), self._take(
-            "reverse_batch")
-        bad_items = [k for k in list(self.pending) if k.startswith("bad_item:") and self._take(k)]
         if cid in self.stalled:
             return
-        for conn in self.open_connections():
-            if not conn.handshaken:
-                continue
+        conns = [c for c in self.open_connections() if c.handshaken]
+        hold = dup_batch = dup_item = reverse = False
+        bad_items: list[str] = []
+        late: list[tuple[HubConn, Outgoing]] = []
+        if any(c.subscribed("trades", cid) for c in conns):  # one-shot faults hit the next batch someone gets
+            late, self._late = self._late, []
+            hold = self._take("late_batch")
+            dup_batch, dup_item = self._take("duplicate_batch"), self._take("duplicate_trade")
+            reverse = self._take("reverse_batch")
+            bad_items = [k for k in list(self.pending) if k.startswith("bad_item:") and self._take(k)]
+        for conn in conns:
             if conn.subscribed("trades", cid):
                 batch = [(t, "") for t in trades]
                 if reverse:
