@@ -1,0 +1,133 @@
+"""Benchmark (not a test): what do the bar continuous aggregates cost?
+
+Loads >= 1M ticks synthesized from the real MES 5m bars into a scratch database, then measures
+side by side in one run:
+  1. refreshing the 1m cagg vs a plain GROUP BY time_bucket over the same ticks (written to a table);
+  2. refreshing the whole hierarchical chain 1m -> 5m -> ... -> 1d;
+  3. the hierarchy vs building each coarser level straight from ticks (flat caggs), checking that
+     both give identical bars.
+
+Usage: DATABASE_URL=postgresql://... python bench/bars.py [--ticks-per-bar 90]
+Without DATABASE_URL, as root, it starts a throw-away server like the tests do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bar_data import CONTRACT, read_bars  # noqa: E402
+from ingest import db, migrate  # noqa: E402
+
+LEVELS = [("1m", "1 minute"), ("5m", "5 minutes"), ("15m", "15 minutes"), ("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day")]
+BUCKET = "time_bucket('{width}', ts, 'America/Chicago', '2000-01-02 23:00:00+00')"
+TICK_AGGREGATES = """first(price, ts) AS open, max(price) AS high, min(price) AS low, last(price, ts) AS close,
+    sum(size)::bigint AS volume, count(*) AS trade_count"""
+
+
+def synth_ticks(ticks_per_bar: int, seed: int = 7) -> list[tuple]:
+    """A random walk inside every real 5m bar: open first, close last, touching high and low."""
+    rng = random.Random(seed)
+    rows = []
+    for bar in read_bars("5m"):
+        step = timedelta(minutes=5) / ticks_per_bar
+        lo, hi = float(bar.low), float(bar.high)
+        inner = [round(rng.uniform(lo, hi) * 4) / 4 for _ in range(ticks_per_bar - 4)]
+        prices = [float(bar.open), hi, lo, *inner, float(bar.close)]
+        for i, price in enumerate(prices):
+            rows.append((CONTRACT, bar.ts + step * i, price, 1 + rng.randrange(5), rng.randrange(2)))
+    return rows
+
+
+@asynccontextmanager
+async def scratch_database() -> AsyncIterator[str]:
+    admin_dsn = db.database_url()
+    server = None
+    if admin_dsn is None:
+        from pg_server import RootServer
+
+        server = RootServer()
+        admin_dsn = server.start().dsn("postgres")
+    name = f"mechtrade_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+        if server:
+            server.stop()
+
+
+async def timed(conn: asyncpg.Connection, sql: str, *args: object) -> float:
+    start = time.perf_counter()
+    await conn.execute(sql, *args)
+    return time.perf_counter() - start
+
+
+async def main(ticks_per_bar: int) -> None:
+    rows = synth_ticks(ticks_per_bar)
+    first, last = min(r[1] for r in rows), max(r[1] for r in rows) + timedelta(days=1)
+    async with scratch_database() as dsn:
+        conn = await asyncpg.connect(dsn)
+        await migrate.migrate(conn)
+        # No policy may refresh behind our back while we time things.
+        await conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs")
+        start = time.perf_counter()
+        await conn.copy_records_to_table("ticks", schema_name="market", records=rows,
+                                         columns=["contract_id", "ts", "price", "size", "side"])
+        load_s = time.perf_counter() - start
+        await conn.execute("ANALYZE market.ticks")
+        print(f"ticks: {len(rows):,} loaded in {load_s:.1f} s ({len(rows) / load_s:,.0f} rows/s, COPY)")
+
+        plain_1m = await timed(conn, f"CREATE UNLOGGED TABLE plain_1m AS SELECT contract_id, "
+                                     f"{BUCKET.format(width='1 minute')} AS bucket, {TICK_AGGREGATES} FROM market.ticks GROUP BY 1, 2")
+        chain = {}
+        for tf, _ in LEVELS:
+            chain[tf] = await timed(conn, "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)", f"market.bars_{tf}", first, last)
+        flat = {}
+        for tf, width in LEVELS[1:]:
+            await conn.execute(
+                f"CREATE MATERIALIZED VIEW flat_{tf} WITH (timescaledb.continuous) AS SELECT contract_id, "
+                f"{BUCKET.format(width=width)} AS bucket, {TICK_AGGREGATES} FROM market.ticks GROUP BY 1, 2 WITH NO DATA"
+            )
+            flat[tf] = await timed(conn, "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)", f"flat_{tf}", first, last)
+            differing = await conn.fetchval(
+                f"SELECT count(*) FROM ((SELECT contract_id, bucket, open, high, low, close, volume FROM flat_{tf} "
+                f"EXCEPT SELECT contract_id, bucket, open, high, low, close, volume FROM market.bars_{tf}) UNION ALL "
+                f"(SELECT contract_id, bucket, open, high, low, close, volume FROM market.bars_{tf} "
+                f"EXCEPT SELECT contract_id, bucket, open, high, low, close, volume FROM flat_{tf})) d"
+            )
+            assert differing == 0, f"{tf}: hierarchy and flat differ in {differing} rows"
+        await conn.close()
+
+    total_chain = sum(chain.values())
+    print(f"\n1m level: refresh {chain['1m']:.2f} s vs plain GROUP BY time_bucket into a table {plain_1m:.2f} s"
+          f"  -> ratio refresh/plain = {chain['1m'] / plain_1m:.2f}")
+    print(f"whole chain 1m..1d: refresh {total_chain:.2f} s  -> ratio chain/plain 1m = {total_chain / plain_1m:.2f}")
+    print("\nlevel  hierarchical(s)  flat-from-ticks(s)  ratio hier/flat")
+    for tf, _ in LEVELS[1:]:
+        print(f"{tf:>4}   {chain[tf]:>14.3f}  {flat[tf]:>18.3f}  {chain[tf] / flat[tf]:>15.3f}")
+    hier, flat_total = sum(chain[tf] for tf, _ in LEVELS[1:]), sum(flat.values())
+    print(f"5m..1d {hier:>14.3f}  {flat_total:>18.3f}  {hier / flat_total:>15.3f}   (identical bars at every level)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ticks-per-bar", type=int, default=90, help="ticks per real 5m bar (default 90: ~1.02M ticks)")
+    asyncio.run(main(parser.parse_args().ticks_per_bar))
