@@ -7,3 +7,13 @@ GRANT SELECT ON market.timeframes TO mechtrade_ingest;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA market TO mechtrade_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA signals TO mechtrade_analyst;
+
+-- Trend detection. Views of signals are (re)created after this file in order.txt, so default
+-- privileges cover them on a fresh database; detector state stays in internal, unreadable.
+ALTER DEFAULT PRIVILEGES IN SCHEMA signals GRANT SELECT ON TABLES TO mechtrade_analyst;
+GRANT SELECT ON
+signals.detected_signals,
+signals.trend_profiles,
+signals.trend_rules,
+signals.trend_jobs
+TO mechtrade_analyst;
