@@ -1,0 +1,138 @@
+"""Parse ``GatewayTrade`` payloads into ticks, defensively.
+
+The hub sends ``[contractId, [trade, ...]]`` (sometimes one trade object instead of a list,
+sometimes wrapped in ``{"data": ...}``, sometimes with ``null`` entries). Every bad item is dropped
+and counted by reason; the good ones in the same message survive. Prints carry no id, so identical
+prints within one message get ordinals (``seq`` 0, 1, ...) that keep them apart while a replay of
+the same message maps onto the same keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    contract_id: str
+    ts: datetime
+    price: Decimal
+    size: int
+    side: int
+    seq: int = 0
+
+    def key(self) -> tuple:
+        return (self.contract_id, self.ts, self.price, self.size, self.side, self.seq)
+
+
+@dataclass
+class Parsed:
+    ticks: list[Tick]
+    problems: Counter[str]  # reason -> count; reasons are a small fixed set (metric labels)
+    detail: str = ""  # the first problem, described, for a (rate-limited) log line
+
+
+class BadField(ValueError):
+    """One field of a trade is unusable."""
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"{field}: {why}")
+        self.field = field
+
+
+def parse_timestamp(text: str) -> datetime:
+    """ISO 8601 with up to 9 fractional digits (ProjectX sends 7); truncated to microseconds.
+
+    A timestamp without an offset is taken as UTC, ProjectX's only time zone.
+    """
+    m = _TIMESTAMP.match(text)
+    if not m:
+        raise BadField("timestamp", f"not ISO 8601: {text[:40]!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    micros = int((m.group(7) or "0")[:6].ljust(6, "0"))
+    ts = datetime(year, month, day, hour, minute, second, micros, tzinfo=UTC)
+    offset = m.group(8)
+    if offset and offset != "Z":
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        ts -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return ts
+
+
+def _price(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadField("price", f"not a number: {value!r:.40}")
+    price = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not price.is_finite() or price <= 0:
+        raise BadField("price", f"not positive: {value!r:.40}")
+    return price
+
+
+def _whole(value: Any, name: str, allowed: range) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise BadField(name, f"not a whole number: {value!r:.40}")
+    if int(value) not in allowed:
+        raise BadField(name, f"out of range: {value!r:.40}")
+    return int(value)
+
+
+def _one(contract_id: str, item: Any) -> Tick:
+    if not isinstance(item, dict):
+        raise BadField("trade", f"not an object: {item!r:.40}")
+    ts_text = item.get("timestamp")
+    if not isinstance(ts_text, str):
+        raise BadField("timestamp", f"not a string: {ts_text!r:.40}")
+    return Tick(
+        contract_id=contract_id,
+        ts=parse_timestamp(ts_text),
+        price=_price(item.get("price")),
+        size=_whole(item.get("volume"), "volume", range(1, 2**31)),
+        side=_whole(item.get("type"), "type", range(0, 2)),
+    )
+
+
+def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -> Parsed:
+    """Ticks from the ``arguments`` of one ``GatewayTrade`` invocation, with problems counted."""
+    problems: Counter[str] = Counter()
+    if not isinstance(arguments, list) or len(arguments) != 2 or not isinstance(arguments[0], str):
+        problems["bad_arguments"] += 1
+        return Parsed([], problems, f"arguments: {arguments!r:.80}")
+    contract_id, payload = arguments
+    if contract_id not in subscribed:
+        problems["unknown_contract"] += 1
+        return Parsed([], problems, f"unknown contract {contract_id!r:.60}")
+    if isinstance(payload, dict) and set(payload) == {"data"}:
+        payload = payload["data"]
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        problems["empty"] += 1
+    ticks: list[Tick] = []
+    detail = ""
+    seen: Counter[tuple] = Counter()
+    for item in items:
+        if item is None:
+            problems["null_item"] += 1
+            continue
+        try:
+            tick = _one(contract_id, item)
+        except BadField as exc:
+            problems[f"bad_{exc.field}"] += 1
+            detail = detail or str(exc)
+            continue
+        except (InvalidOperation, OverflowError) as exc:
+            problems["bad_number"] += 1
+            detail = detail or str(exc)
+            continue
+        base = tick.key()[:5]
+        ticks.append(Tick(*base, seq=seen[base]))
+        seen[base] += 1
+    return Parsed(ticks, problems, detail)
