@@ -22,6 +22,7 @@ DECLARE
     v_c numeric[];
     v_changed timestamptz;
     v_check_from timestamptz;
+    v_check_no bigint;
     v_events signals.trend_event[];
     v_final signals.trend_event;
     v_from_no bigint := 1;
@@ -72,23 +73,24 @@ BEGIN
         v_bar_ts := v_head.bar_ts;
         -- Compare the analysed bars with market.bars over the recheck window and every bar the
         -- state refers to (the earliest, less one for the neighbour test of offerPDS).
-        SELECT b.bucket INTO v_check_from
-        FROM internal.trend_inputs AS b
+        v_check_no := greatest(
+            1,
+            least(
+                v_bar_no - v_job.recheck_bars + 1,
+                (
+                    SELECT min(s.value::text::bigint)
+                    FROM jsonb_each(v_state) AS s
+                    WHERE jsonb_typeof(s.value) = 'number'
+                ) - 1
+            )
+        );
+        SELECT ti.bucket INTO v_check_from
+        FROM internal.trend_inputs AS ti
         WHERE
-            b.contract_id = p_contract_id
-            AND b.timeframe = p_timeframe
-            AND b.profile = p_profile
-            AND b.bar_no = greatest(
-                1,
-                least(
-                    v_bar_no - v_job.recheck_bars + 1,
-                    (
-                        SELECT min(s.value::text::bigint)
-                        FROM jsonb_each(v_state) AS s
-                        WHERE jsonb_typeof(s.value) = 'number'
-                    ) - 1
-                )
-            );
+            ti.contract_id = p_contract_id
+            AND ti.timeframe = p_timeframe
+            AND ti.profile = p_profile
+            AND ti.bar_no = v_check_no;
         SELECT min(coalesce(now_bars.bucket, seen.bucket)) INTO v_changed
         FROM (
             SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
@@ -107,7 +109,7 @@ BEGIN
                 ti.contract_id = p_contract_id
                 AND ti.timeframe = p_timeframe
                 AND ti.profile = p_profile
-                AND ti.bucket >= v_check_from
+                AND ti.bar_no >= v_check_no
         ) AS seen ON now_bars.bucket = seen.bucket
         WHERE
             (now_bars.open, now_bars.high, now_bars.low, now_bars.close)
