@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ingest import __version__, db, logs, migrate, timescale
+from ingest.fake_gateway import cli as fake_gateway_cli
 
 log = logging.getLogger("mechtrade")
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long to wait for another running migrate (default 60)")
     m.add_argument("--sql-dir", type=Path, help=argparse.SUPPRESS)
     m.set_defaults(run=run_migrate)
+    fake_gateway_cli.add_parser(commands)
     return parser
 
 

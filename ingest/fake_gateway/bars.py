@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 CHICAGO = ZoneInfo("America/Chicago")
 UNITS = {1: "second", 2: "minute", 3: "hour", 4: "day", 5: "week", 6: "month"}
 _EPOCH = date(1970, 1, 1)
+_MONDAY = date(1969, 12, 29)
 
 
 @dataclass(slots=True)
@@ -66,9 +67,8 @@ def bucket(t: int, unit: int, n: int) -> int:
         days = (d - _EPOCH).days
         return _midnight(_EPOCH + timedelta(days=days - days % n))
     if unit == 5:
-        monday = d - timedelta(days=d.weekday())
-        weeks = (monday - _EPOCH).days // 7
-        return _midnight(_EPOCH + timedelta(days=7 * (weeks - weeks % n)))
+        weeks = (d - _MONDAY).days // 7
+        return _midnight(_MONDAY + timedelta(days=7 * (weeks - weeks % n)))
     months = d.year * 12 + d.month - 1
     months -= months % n
     return _midnight(date(months // 12, months % 12 + 1, 1))
