@@ -13,7 +13,6 @@ from signalrcore.hub_connection_builder import HubConnectionBuilder
 
 from ingest.fake_gateway import MES_M25, BackgroundGateway
 
-
 # signalrcore's stop() closes its socket and then joins its receive thread, which only wakes up when the
 # next frame arrives: frequent server pings keep every test's teardown short.
 FAST = {"ping_interval_s": 0.2}

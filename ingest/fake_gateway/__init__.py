@@ -5,10 +5,13 @@ See ``shared/spec/projectx-gateway.md`` §5. Start it with ``async with FakeGate
 script faults through the methods listed in :data:`FAULTS`, and read ``gw.sent_trades``.
 """
 
+from ingest.fake_gateway.background import BackgroundGateway
 from ingest.fake_gateway.catalog import MES_M25, MES_U25, Contract, default_catalog
+from ingest.fake_gateway.faults import FAULTS
 from ingest.fake_gateway.hub import MALFORMED_KINDS, SentTrade
+from ingest.fake_gateway.options import GatewayOptions
 from ingest.fake_gateway.rest import REST_FAULT_KINDS, RateLimit, RestFault
-from ingest.fake_gateway.server import FAULTS, BackgroundGateway, FakeGateway, GatewayOptions
+from ingest.fake_gateway.server import FakeGateway
 from ingest.fake_gateway.tape import Tape, Trade, default_tape, load_bars
 
 __all__ = ["FAULTS", "MALFORMED_KINDS", "MES_M25", "MES_U25", "REST_FAULT_KINDS", "BackgroundGateway", "Contract",
