@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from ingest.fake_gateway import MALFORMED_KINDS, MES_M25, MES_U25, FakeGateway
+from ingest.fake_gateway import MALFORMED_KINDS, MES_M25, MES_U25, FakeGateway, default_tape
 
 RS = "\x1e"
 SUB = {"type": 1, "invocationId": "1", "target": "SubscribeContractTrades", "arguments": [MES_M25]}
@@ -465,3 +465,22 @@ def test_f17_contract_roll() -> None:
         await gw.wait_for(lambda: gw.sent_trades[-1].trade == after[-1])
         assert max(st.trade.ticks for st in gw.sent_trades if st.trade.contract_id == MES_M25) <= halted_at
     run(scenario)
+
+
+def test_faults_can_be_scheduled_by_batch_count_or_market_time() -> None:
+    async def scenario(gw: FakeGateway, s: aiohttp.ClientSession) -> None:
+        hub = await open_hub(s, gw)
+        gw.schedule("F2", after_batches=3, code=1011)
+        await gw.play(10)
+        batches = 0
+        while isinstance(rec := await hub.record(), dict):
+            batches += rec.get("target") == "GatewayTrade"
+        assert (batches, rec.type, rec.data) == (3, WSMsgType.CLOSE, 1011)
+        hub = await open_hub(s, gw)
+        gw.schedule("signalr_close", at="2025-05-13T14:00:00+00:00", error=None)
+        await gw.play_until("2025-05-13T14:30:00+00:00")
+        stamps = []
+        while (rec := await hub.record()) != {"type": 7, "allowReconnect": True}:
+            stamps += [t["timestamp"] for t in rec["arguments"][1]]
+        assert min(stamps) < "2025-05-13T14:00" <= max(stamps) < "2025-05-13T14:05"
+    run(scenario, tapes={MES_M25: default_tape(MES_M25)})

@@ -199,6 +199,10 @@ def test_bar_units_edges_partial_bar_and_error_codes() -> None:
         incomplete = {k: v for k, v in BARS.items() if k != "includePartialBar"}
         assert (await c.post("/api/History/retrieveBars", incomplete)).status == 400
         assert (await c.bars(startTime="yesterday"))[0] == 400
+        gw.options.history_delay_s = 900  # sim (live: false) bars 15 minutes late
+        assert (await c.bars(limit=1))[1]["bars"][0]["t"] == "2025-05-13T13:05:00+00:00"
+        assert (await c.bars(limit=1, live=True))[1]["bars"][0]["t"] == "2025-05-13T13:20:00+00:00"
+        gw.options.history_delay_s = 0
         gw.options.minute_lookback_s = 3600
         m1 = (await c.bars(unit=2, unitNumber=1))[1]["bars"]
         assert m1[-1]["t"] >= "2025-05-13T12:29:00+00:00" and len(m1) <= 60

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from ingest.fake_gateway import hub as H
 from ingest.fake_gateway.catalog import MES_M25, MES_U25
 from ingest.fake_gateway.hub import HubConn, Outgoing, record, trade_item
 from ingest.fake_gateway.rest import REST_FAULT_KINDS, RestFault
-
-if TYPE_CHECKING:
-    pass
-
 
 class Faults:
     """Mixed into :class:`FakeGateway`. ``conn`` selects one connection id; ``None`` means every open one."""
@@ -198,6 +195,27 @@ class Faults:
                     self.rest_faults.remove(f)
                 return f
         return None
+
+    def schedule(self, fault: str, *, after_batches: int | None = None, at: str | datetime | None = None,
+                 **kw: Any) -> None:
+        """Inject ``fault`` later: once ``after_batches`` more batches were played, or when the market clock
+        reaches ``at`` (ISO time), e.g. ``schedule("F2", after_batches=100, code=1011)``."""
+        if (after_batches is None) == (at is None):
+            raise TypeError("give exactly one of after_batches or at")
+        if at is not None:
+            when = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+            self.scheduled.append(("at", int(when.timestamp() * 10_000_000), fault, kw))
+        else:
+            self.scheduled.append(("batches", len(self.played) + after_batches, fault, kw))
+
+    def _fire_scheduled(self) -> None:
+        due = [s for s in self.scheduled if (self.market.now_ticks >= s[1] if s[0] == "at" else
+                                             len(self.played) >= s[1])]
+        for item in due:
+            self.scheduled.remove(item)
+            result = self.inject(item[2], **item[3])
+            if asyncio.iscoroutine(result):
+                self._spawn(result)
 
     def inject(self, fault: str, **kw: Any) -> Any:
         """Apply a fault by catalogue id (``"F1"``…``"F18"``) or method name, e.g. ``inject("F2", code=1011)``."""

@@ -20,6 +20,7 @@ class GatewayOptions:
     start_inclusive: bool = True
     end_inclusive: bool = True
     minute_lookback_s: float | None = None  # shallower history for unit 1/2 with unitNumber 1
+    history_delay_s: float = 0.0  # ``live: false`` bars lag the market by this much (the disputed sim delay)
     history_rate: RateLimit = field(default_factory=lambda: RateLimit(50, 30.0))
     other_rate: RateLimit = field(default_factory=lambda: RateLimit(200, 60.0))
     retry_after: str | None = "seconds"  # on 429: "seconds", "date" or None

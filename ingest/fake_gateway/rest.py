@@ -287,9 +287,10 @@ class RestApi:
             return fail(4)
         opts = self.gw.options
         tape = self.gw.market.tapes.get(cid)
-        bars = tape.bars(unit, n, self.gw.market.now_for(cid), body["includePartialBar"]) if tape else []
+        now = self.gw.market.now_for(cid) - (0 if body["live"] else int(opts.history_delay_s * TICKS))
+        bars = tape.bars(unit, n, now, body["includePartialBar"]) if tape else []
         if opts.minute_lookback_s is not None and unit in (1, 2) and n == 1:
-            start = max(start, self.gw.market.now_for(cid) / TICKS - opts.minute_lookback_s)
+            start = max(start, now / TICKS - opts.minute_lookback_s)
         picked = [b for b in bars
                   if (b.t >= start if opts.start_inclusive else b.t > start)
                   and (b.t <= end if opts.end_inclusive else b.t < end)]

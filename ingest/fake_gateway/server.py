@@ -110,6 +110,7 @@ class FakeGateway(Faults):
         self.played: list[tuple[str, list[Trade]]] = []  # every batch the market produced, delivered or not
         # fault state
         self.rest_faults: list[RestFault] = []
+        self.scheduled: list[tuple[str, int, str, dict]] = []  # (kind, trigger, fault, kwargs)
         self.pending: dict[str, int] = {}  # one-shot message transforms: name -> remaining count
         self.stalled: set[str] = set()
         self.reject_status: list[int] = []
@@ -223,8 +224,8 @@ class FakeGateway(Faults):
             if nxt is None:
                 break
             self._emit(*nxt)
+            self._after_batch()
             out += nxt[1]
-        self.changes.notify()
         await asyncio.sleep(0)
         return out
 
@@ -251,7 +252,7 @@ class FakeGateway(Faults):
         due = loop.time()
         while (nxt := self.market.pop()) is not None:
             self._emit(*nxt)
-            self.changes.notify()
+            self._after_batch()
             if speed:
                 due += len(nxt[1]) / speed
                 await asyncio.sleep(max(0.0, due - loop.time()))
@@ -294,6 +295,11 @@ class FakeGateway(Faults):
                 conn.put(Outgoing(self._depth_record(cid, trades[-1], reset=False)))
         for conn, m in late:
             conn.put(m)
+
+    def _after_batch(self) -> None:
+        if self.scheduled:
+            self._fire_scheduled()
+        self.changes.notify()
 
     def _take(self, name: str) -> bool:
         left = self.pending.get(name, 0)
