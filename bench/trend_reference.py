@@ -262,8 +262,14 @@ def baseline(bars: list[Bar], exhaustion_max_age: int = 6, containment_grace: in
     return res
 
 
-def variant_b(bars: list[Bar]) -> Result:
-    """§13."""
+def variant_b(bars: list[Bar], down_at_swing_high: bool = False, up_between_adjacent_downs: bool = False) -> Result:
+    """§13, and the two options of the ``swing`` profile.
+
+    ``down_at_swing_high``: the down start is the bar with the highest high after the up start
+    just emitted, up to the PDS (earliest on ties), not necessarily the PDS itself.
+    ``up_between_adjacent_downs``: when the new down start is the bar right after the last one,
+    that bar is also the up start between them (strict alternation).
+    """
     H = [None] + [b.h for b in bars]
     L = [None] + [b.l for b in bars]
     O = [None] + [b.o for b in bars]  # noqa: E741
@@ -288,11 +294,16 @@ def variant_b(bars: list[Bar]) -> Result:
             elif nh and L[i - 1] < L[D] and L[i] > L[i - 1] and H[i] > H[i - 1] and C[i] > C[i - 1]:
                 rule = "D5"
         if rule is not None:
+            x = D
             if last_down is not None and D > last_down + 1:
                 f = min(range(last_down + 1, D), key=lambda k: (L[k], k))
                 res.starts.append(Start(f, "up", i, "FORCED"))
-            res.starts.append(Start(D, "down", i, rule))
-            last_down = D
+                if down_at_swing_high:
+                    x = min(range(f + 1, D + 1), key=lambda k: (-H[k], k))
+            elif up_between_adjacent_downs and last_down is not None and D == last_down + 1:
+                res.starts.append(Start(D, "up", i, "FORCED"))
+            res.starts.append(Start(x, "down", i, rule))
+            last_down = x
             if pds == D:
                 pds = None
             if rule == "D4":
@@ -305,7 +316,12 @@ def variant_b(bars: list[Bar]) -> Result:
     return res
 
 
-PROFILES = {"baseline": baseline, "variant_b": variant_b}
+def swing(bars: list[Bar]) -> Result:
+    """The ``swing`` profile: variant B with down starts at the swing high and strict alternation."""
+    return variant_b(bars, down_at_swing_high=True, up_between_adjacent_downs=True)
+
+
+PROFILES = {"baseline": baseline, "variant_b": variant_b, "swing": swing}
 
 
 def write_starts(bars: list[Bar], starts: list[Start], out) -> None:

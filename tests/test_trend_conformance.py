@@ -101,12 +101,12 @@ def test_variant_b_starts(mes: psycopg.Connection, timeframe: str) -> None:
     assert got == want
 
 
-def test_default_profile_is_variant_b(mes: psycopg.Connection) -> None:
+def test_default_profile_is_swing(mes: psycopg.Connection) -> None:
     default = mes.execute(
         "SELECT start_ts, direction, price, confirmed_at, rule FROM signals.trend_starts(%s, '4h', NULL, NULL)",
         (CONTRACT,),
     ).fetchall()
-    assert default == starts(mes, "4h", "variant_b")
+    assert default == starts(mes, "4h", "swing")
 
 
 def test_window_and_unclosed_bars(mes: psycopg.Connection) -> None:
@@ -130,3 +130,22 @@ def test_window_and_unclosed_bars(mes: psycopg.Connection) -> None:
 def test_unknown_profile_is_refused(mes: psycopg.Connection) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown trend profile 'nope'"):
         starts(mes, "1d", "nope")
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_swing_matches_the_python_reference(mes: psycopg.Connection, timeframe: str) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import trend_reference
+
+    bars = trend_reference.read_bars(DATA / f"mes_m25_{timeframe}.csv")
+    want = [
+        (bars[s.bar - 1].ts, s.direction, bars[s.bar - 1].l if s.direction == "up" else bars[s.bar - 1].h,
+         bars[s.confirmed_at - 1].ts, s.rule)
+        for s in trend_reference.final_list(trend_reference.swing(bars).starts)
+    ]
+    got = [(iso(t), d, p, iso(c), rule) for t, d, p, c, rule in starts(mes, timeframe, "swing")]
+    assert got == want
+    # it differs from variant B exactly where its two options apply
+    assert got != [(iso(t), d, p, iso(c), rule) for t, d, p, c, rule in starts(mes, timeframe, "variant_b")]

@@ -22,7 +22,7 @@ from ingest import migrate
 
 DATA = Path(__file__).parent / "data" / "mes"
 C = "CON.F.US.MES.M25"
-PROFILES = ["baseline", "variant_b"]
+PROFILES = ["baseline", "variant_b", "swing"]
 
 
 def bars(timeframe: str = "4h") -> list[dict[str, str]]:
@@ -298,7 +298,7 @@ def test_analyst_reads_signals_but_not_state(sql: psycopg.Connection) -> None:
     try:
         n = sql.execute("SELECT count(*) FROM signals.signal_bars WHERE high IS NOT NULL").fetchone()[0]
         assert n == len(current(sql, "variant_b")) > 0
-        assert sql.execute("SELECT count(*) FROM signals.trend_starts(%s, '4h', NULL, NULL)", (C,)).fetchone()[0] == n
+        assert sql.execute("SELECT count(*) FROM signals.trend_starts(%s, '4h', NULL, NULL, 'variant_b')", (C,)).fetchone()[0] == n
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             sql.execute("SELECT * FROM internal.trend_watermarks")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -34,7 +34,8 @@ BEGIN
         );
     ELSE
         RETURN QUERY SELECT * FROM signals.trend_fold_variant_b(
-            p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state, p_trace
+            p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state,
+            v_profile.down_at_swing_high, v_profile.up_between_adjacent_downs, p_trace
         );
     END IF;
 END;

@@ -10,6 +10,8 @@ CREATE OR REPLACE FUNCTION signals.trend_fold_variant_b(
     p_base bigint,
     p_start integer,
     p_state jsonb,
+    p_down_at_swing_high boolean,
+    p_up_between_adjacent_downs boolean,
     p_trace boolean
 ) RETURNS SETOF signals.trend_event
 LANGUAGE plpgsql
@@ -27,6 +29,7 @@ DECLARE
     v_pb boolean;
     v_pds integer;
     v_rule text;
+    v_top integer;
     v_x integer;
     -- running max high and min low over (pds + 1 .. v_dr_end)
     v_dr_anchor integer;
@@ -89,6 +92,7 @@ BEGIN
         END IF;
 
         IF v_rule IS NOT NULL THEN
+            v_top := v_d;
             IF v_last_down IS NOT NULL AND v_d > v_last_down + 1 THEN
                 v_x := v_last_down + 1;
                 FOR v_k IN v_last_down + 2 .. v_d - 1 LOOP
@@ -100,11 +104,27 @@ BEGIN
                     v_off + v_i, p_ts[v_i], 'CUS_FORCED', v_off + v_x, p_ts[v_x], p_low[v_x],
                     'FORCED', NULL
                 )::signals.trend_event;
+                -- The swing high: the highest high after that up start, up to the PDS.
+                IF p_down_at_swing_high THEN
+                    v_top := v_x + 1;
+                    FOR v_k IN v_x + 2 .. v_d LOOP
+                        IF p_high[v_k] > p_high[v_top] THEN
+                            v_top := v_k;
+                        END IF;
+                    END LOOP;
+                END IF;
+            ELSIF p_up_between_adjacent_downs AND v_d = v_last_down + 1 THEN
+                -- No bar between two down starts: the second one made the low between them.
+                RETURN NEXT (
+                    v_off + v_i, p_ts[v_i], 'CUS_FORCED', v_off + v_d, p_ts[v_d], p_low[v_d],
+                    'FORCED', NULL
+                )::signals.trend_event;
             END IF;
             RETURN NEXT (
-                v_off + v_i, p_ts[v_i], 'CDS', v_off + v_d, p_ts[v_d], p_high[v_d], v_rule, NULL
+                v_off + v_i, p_ts[v_i], 'CDS', v_off + v_top, p_ts[v_top], p_high[v_top], v_rule,
+                NULL
             )::signals.trend_event;
-            v_last_down := v_d;
+            v_last_down := v_top;
             IF v_pds = v_d THEN
                 v_pds := NULL;
             END IF;
@@ -158,7 +178,12 @@ END;
 $$;
 
 COMMENT ON FUNCTION signals.trend_fold_variant_b(
-    timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb, boolean
+    timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
+    boolean, boolean, boolean
 ) IS
 'Variant B of the trend-start spec (section 13) over bars given as arrays, with the calling '
-'convention and output of signals.trend_fold_og_fixed. State: pds and last_down (bar numbers).';
+'convention and output of signals.trend_fold_og_fixed. State: pds and last_down (bar numbers). '
+'The options of the swing profile: p_down_at_swing_high puts each down start on the highest '
+'high after the up start emitted with it (up to the PDS, earliest on ties); '
+'p_up_between_adjacent_downs makes a down start on the bar right after the previous one an up '
+'start as well.';

@@ -2,7 +2,7 @@
 -- first), run through signals.trend_detect with the event trace. Expected rows: (confirming or
 -- current bar, event, bar concerned, rule or detail code).
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 
 CREATE FUNCTION pg_temp.trace(p_profile text, p_bars numeric [])
 RETURNS TABLE (at_bar integer, event text, bar integer, rule text)
@@ -139,6 +139,22 @@ SELECT results_eq(
     $$SELECT at_bar, event, bar, rule FROM pg_temp.trace('variant_b', ARRAY[[8, 8, 4, 5], [4, 5, 2, 4], [8, 9, 6, 7], [8, 10, 4, 9]]) WHERE event IN ('CDS', 'CUS_FORCED')$$,
     $$VALUES (3, 'CDS', 1, 'D3'), (4, 'CUS_FORCED', 2, 'FORCED'), (4, 'CDS', 3, 'D1')$$,
     'variant B: forced up start at the lowest low between two down starts'
+);
+
+-- swing, down_at_swing_high: bar 5 (high 9) is the PDS when bar 6 confirms it, but since the
+-- up start at bar 2 the highest high is bar 3 (10); variant B says bar 5, swing says bar 3.
+SELECT results_eq(
+    $$SELECT at_bar, event, bar, rule FROM pg_temp.trace('swing', ARRAY[[10, 10, 8, 10], [5, 6, 4, 5], [6, 10, 4, 8], [7, 8, 4, 7], [9, 9, 6, 6], [4, 10, 1, 9]]) WHERE event IN ('CDS', 'CUS_FORCED')$$,
+    $$VALUES (3, 'CDS', 1, 'D2'), (6, 'CUS_FORCED', 2, 'FORCED'), (6, 'CDS', 3, 'D1')$$,
+    'swing: the down start moves to the swing high since the preceding up start'
+);
+
+-- swing, up_between_adjacent_downs: down starts on bars 2 and 3 (adjacent); bar 3 is the up
+-- start between them, so the starts alternate.
+SELECT results_eq(
+    $$SELECT at_bar, event, bar, rule FROM pg_temp.trace('swing', ARRAY[[2, 5, 1, 2], [7, 7, 6, 6], [5, 9, 5, 9], [5, 6, 3, 3], [8, 9, 8, 8]]) WHERE event IN ('CDS', 'CUS_FORCED')$$,
+    $$VALUES (3, 'CDS', 2, 'D1'), (5, 'CUS_FORCED', 3, 'FORCED'), (5, 'CDS', 3, 'D5')$$,
+    'swing: an up start between two down starts on consecutive bars'
 );
 
 -- Ties: an equal high does not replace the PDS (offerPDS needs a strictly higher high).
