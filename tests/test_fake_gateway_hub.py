@@ -484,3 +484,17 @@ def test_faults_can_be_scheduled_by_batch_count_or_market_time() -> None:
             stamps += [t["timestamp"] for t in rec["arguments"][1]]
         assert min(stamps) < "2025-05-13T14:00" <= max(stamps) < "2025-05-13T14:05"
     run(scenario, tapes={MES_M25: default_tape(MES_M25)})
+
+
+def test_replay_in_market_time() -> None:
+    async def scenario(gw: FakeGateway, s: aiohttp.ClientSession) -> None:
+        hub = await open_hub(s, gw)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        gw.start_replay(time_scale=3000.0)  # ten market minutes take 0.2 s
+        stamps: list[str] = []
+        while not stamps or stamps[-1] < "2025-05-13T13:40":
+            stamps += [t["timestamp"] for t in (await hub.trades())[1]]
+        gw.pause_replay()
+        assert stamps == sorted(stamps) and loop.time() - started >= 0.15
+    run(scenario, tapes={MES_M25: default_tape(MES_M25)})

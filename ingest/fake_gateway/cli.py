@@ -24,6 +24,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--hub-port", type=int, default=0, help="market hub port (default: any free port)")
     p.add_argument("--speed", type=float, default=20.0, metavar="TRADES_PER_S",
                    help="replay speed in trades per second; 0 = as fast as possible (default 20)")
+    p.add_argument("--time-scale", type=float, metavar="X",
+                   help="replay in market time, X market seconds per second (overrides --speed)")
     p.add_argument("--from", dest="replay_from", default=DEFAULT_REPLAY_FROM, metavar="ISO_TIME",
                    help=f"market time where the live replay starts; earlier bars are history (default "
                    f"{DEFAULT_REPLAY_FROM})")
@@ -38,18 +40,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     gw = FakeGateway(credentials={args.user: args.api_key}, token_lifetime_s=args.token_lifetime,
-                     replay_from=args.replay_from, speed=args.speed or None, autoplay=not args.paused,
+                     replay_from=args.replay_from, speed=args.speed or None, time_scale=args.time_scale,
+                     autoplay=not args.paused,
                      seed=args.seed, host=args.host, rest_port=args.port, hub_port=args.hub_port)
-    async with gw:
+    try:
+        await gw.start()
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", args.host, exc)
+        return 2
+    try:
         print(f"rest    {gw.rest_url}", flush=True)
         print(f"hub     {gw.hub_url}", flush=True)
         print(f"login   userName={args.user} apiKey={args.api_key}", flush=True)
         print(f"control {gw.rest_url}/_fake/inject", flush=True)
-        log.info("replaying from %s at %s", args.replay_from,
-                 f"{args.speed:g} trades/s" if args.speed else "full speed")
+        pace = f"x{args.time_scale:g} market time" if args.time_scale else \
+            f"{args.speed:g} trades/s" if args.speed else "full speed"
+        log.info("replaying from %s at %s", args.replay_from, pace)
         try:
             await asyncio.wait_for(asyncio.Event().wait(), args.duration)
         except TimeoutError:
             pass
         log.info("stopping: %d trades sent to %d connection(s)", len(gw.sent_trades), len(gw.connections))
+    finally:
+        await gw.stop()
     return 0

@@ -11,6 +11,7 @@ from ingest.fake_gateway.catalog import MES_M25, MES_U25
 from ingest.fake_gateway.hub import HubConn, Outgoing, record, trade_item
 from ingest.fake_gateway.rest import REST_FAULT_KINDS, RestFault
 
+
 class Faults:
     """Mixed into :class:`FakeGateway`. ``conn`` selects one connection id; ``None`` means every open one."""
 

@@ -84,7 +84,8 @@ class FakeGateway(Faults):
 
     def __init__(self, options: GatewayOptions | None = None, *, tapes: dict[str, Tape] | None = None,
                  catalog: list[Contract] | None = None, replay_from: str | datetime | None = None,
-                 speed: float | None = None, autoplay: bool = False, seed: int = 0, host: str = "127.0.0.1",
+                 speed: float | None = None, time_scale: float | None = None, autoplay: bool = False,
+                 seed: int = 0, host: str = "127.0.0.1",
                  rest_port: int = 0, hub_port: int = 0, **overrides: Any) -> None:
         self.options = options or GatewayOptions()
         for k, v in overrides.items():
@@ -97,7 +98,7 @@ class FakeGateway(Faults):
         if tapes is None:
             tapes = {MES_M25: default_tape(MES_M25, seed), MES_U25: default_tape(MES_U25, seed, 56.25, 20)}
         self.market = Market(tapes, _ticks(replay_from, DEFAULT_REPLAY_FROM) - 1)
-        self.speed, self.autoplay, self.host = speed, autoplay, host
+        self.speed, self.time_scale, self.autoplay, self.host = speed, time_scale, autoplay, host
         self.rest_port, self.hub_port = rest_port, hub_port
         self.changes = Changes()
         self.stopping = asyncio.Event()
@@ -158,7 +159,7 @@ class FakeGateway(Faults):
             await self._listen(name, self.rest_port if name == "rest" else self.hub_port)
         self._spawn(self._housekeeping())
         if self.autoplay:
-            self.start_replay(self.speed)
+            self.start_replay(self.speed, self.time_scale)
         return self
 
     async def _listen(self, name: str, port: int) -> None:
@@ -237,26 +238,33 @@ class FakeGateway(Faults):
             out += await self.play(1)
         return out
 
-    def start_replay(self, speed: float | None = None) -> None:
-        """Play continuously at ``speed`` trades per second (``None``: as fast as possible)."""
+    def start_replay(self, speed: float | None = None, time_scale: float | None = None) -> None:
+        """Play continuously: ``speed`` trades per second, or ``time_scale`` market seconds per wall second
+        (closed markets then stay silent but for pings); neither means as fast as possible."""
         self.pause_replay()
-        self._replay = self._spawn(self._run_replay(speed))
+        self._replay = self._spawn(self._run_replay(speed, time_scale))
 
     def pause_replay(self) -> None:
         if self._replay is not None:
             self._replay.cancel()
             self._replay = None
 
-    async def _run_replay(self, speed: float | None) -> None:
+    async def _run_replay(self, speed: float | None, time_scale: float | None) -> None:
         loop = asyncio.get_running_loop()
-        due = loop.time()
-        while (nxt := self.market.pop()) is not None:
-            self._emit(*nxt)
+        due, origin = loop.time(), self.market.now_ticks
+        while (nxt := self.market.peek()) is not None:
+            if time_scale:
+                due = max(due, loop.time() - 1.0)  # don't burst after a stall of the loop
+                await asyncio.sleep(max(0.0, due + (nxt[0] - origin) / TICKS / time_scale - loop.time()))
+                due, origin = due + (nxt[0] - origin) / TICKS / time_scale, nxt[0]
+            popped = self.market.pop()
+            assert popped is not None
+            self._emit(*popped)
             self._after_batch()
-            if speed:
-                due += len(nxt[1]) / speed
+            if speed and not time_scale:
+                due += len(popped[1]) / speed
                 await asyncio.sleep(max(0.0, due - loop.time()))
-            else:
+            elif not time_scale:
                 await asyncio.sleep(0)
 
     def _emit(self, cid: str, trades: list[Trade]) -> None:
@@ -381,14 +389,18 @@ class FakeGateway(Faults):
         what = request.path.lower().removeprefix("/_fake/")
         try:
             if what == "inject":
+                if isinstance(body.get("payload"), str):
+                    body["payload"] = body["payload"].encode()
                 result = self.inject(body.pop("fault"), **body)
                 if asyncio.iscoroutine(result):
                     result = await result
             elif what == "play":
                 result = len(await self.play(int(body.get("batches", 1))))
             elif what == "replay":
-                speed = body.get("speed")
-                self.start_replay(speed) if body.get("run", True) else self.pause_replay()
+                if body.get("run", True):
+                    self.start_replay(body.get("speed"), body.get("time_scale"))
+                else:
+                    self.pause_replay()
                 result = None
             elif what == "sent":
                 result = len(self.sent_trades)
