@@ -105,3 +105,5 @@ def test_cli_keeps_migrate_and_serves_the_fake_gateway() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -147,12 +147,10 @@ class FakeGateway(Faults):
         rest_app = web.Application()
         rest_app.router.add_route("*", "/{tail:.*}", self._rest_or_control)
         hub_app = web.Application()
-        hub_app.router.add_route("POST", "/hubs/{hub}/negotiate", self._negotiate)
-        hub_app.router.add_route("GET", "/hubs/{hub}", self._hub)
-        self._runners = {"rest": web.AppRunner(rest_app, shutdown_timeout=0.5, handle_signals=False,
-                                         access_log=None),
-                         "hub": web.AppRunner(hub_app, shutdown_timeout=0.5, handle_signals=False,
-                                         access_log=None)}
+        hub_app.router.add_route("POST", "/hubs/{hub:market|user}/negotiate", self._negotiate)
+        hub_app.router.add_route("GET", "/hubs/{hub:market|user}", self._hub)
+        self._runners = {name: web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False, access_log=None)
+                         for name, app in (("rest", rest_app), ("hub", hub_app))}
         self._sites: dict[str, web.TCPSite] = {}
         for name, runner in self._runners.items():
             await runner.setup()
