@@ -1,0 +1,290 @@
+"""Write ticks to ``market.ticks`` in batches, and lose none while the database is away.
+
+Ticks wait in a bounded in-memory buffer. A batch is written when it is full (``batch_rows``) or
+its oldest tick has waited ``batch_ms``. While the database is unreachable the writer keeps
+retrying with backoff; past ``max_buffered`` ticks it spills the oldest batches to JSON-lines files
+in ``spill_dir`` and replays them, oldest first, once the database is back. Every write is
+idempotent (``ON CONFLICT DO NOTHING``), so a replay after a crash never duplicates a tick. A batch
+the database rejects for its data is retried row by row: good rows are stored, bad ones are
+counted and kept in ``spill_dir/rejected.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+
+from ingest.metrics import Metrics
+from ingest.trades import Tick
+
+log = logging.getLogger(__name__)
+
+INSERT_SQL = "SELECT market.insert_ticks($1, $2, $3, $4, $5, $6)"
+CONNECTION_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def _columns(ticks: Sequence[Tick]) -> tuple[list, ...]:
+    return (
+        [t.contract_id for t in ticks],
+        [t.ts for t in ticks],
+        [t.price for t in ticks],
+        [t.size for t in ticks],
+        [t.side for t in ticks],
+        [t.seq for t in ticks],
+    )
+
+
+def _to_json(tick: Tick) -> list:
+    return [tick.contract_id, tick.ts.isoformat(), str(tick.price), tick.size, tick.side, tick.seq]
+
+
+def _from_json(row: list) -> Tick:
+    cid, ts, price, size, side, seq = row
+    return Tick(cid, datetime.fromisoformat(ts), Decimal(price), size, side, seq)
+
+
+class SpillFiles:
+    """Batches parked on disk, one JSON array of ticks per line, one file per outage."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._current: Path | None = None
+        self._seq = 0
+
+    def pending(self) -> list[Path]:
+        return sorted(self.directory.glob("ticks-*.jsonl")) if self.directory.exists() else []
+
+    def write(self, batch: Sequence[Tick]) -> None:
+        if self._current is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            self._current = self.directory / f"ticks-{time.time_ns():020d}-{self._seq:04d}.jsonl"
+        with self._current.open("a") as f:
+            f.write(json.dumps([_to_json(t) for t in batch]) + "\n")
+            f.flush()
+
+    def close_current(self) -> None:
+        """The next spill starts a new file (the current one may now be replayed)."""
+        self._current = None
+
+    @staticmethod
+    def read(path: Path) -> list[list[Tick]]:
+        batches = []
+        for line in path.read_text().splitlines():
+            if line.strip():
+                batches.append([_from_json(r) for r in json.loads(line)])
+        return batches
+
+    def reject(self, ticks: Sequence[Tick], reason: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / "rejected.jsonl").open("a") as f:
+            for t in ticks:
+                f.write(json.dumps({"tick": _to_json(t), "reason": reason}) + "\n")
+
+
+class TickWriter:
+    """A bounded buffer drained into the database by :meth:`run`."""
+
+    def __init__(
+        self,
+        dsn: str | None,
+        metrics: Metrics,
+        *,
+        batch_rows: int = 500,
+        batch_ms: int = 200,
+        max_buffered: int = 200_000,
+        spill_dir: Path = Path("spill"),
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 10.0,
+        on_committed: Callable[[Sequence[Tick], float], None] | None = None,
+    ) -> None:
+        self.dsn, self.metrics = dsn, metrics
+        self.batch_rows, self.batch_s, self.max_buffered = batch_rows, batch_ms / 1000, max_buffered
+        self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
+        self.spill = SpillFiles(spill_dir)
+        self.on_committed = on_committed
+        self._buffer: deque[tuple[float, Tick]] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._conn: asyncpg.Connection | None = None
+        self.database_up = False
+        self.idle = asyncio.Event()  # set whenever nothing is buffered, spilled or being written
+        self.idle.set()
+        for name, kind, text in (
+            ("ticks_written_total", "counter", "ticks newly stored"),
+            ("ticks_duplicate_total", "counter", "ticks already stored (replays, overlaps)"),
+            ("ticks_rejected_total", "counter", "ticks the database refused (kept in rejected.jsonl)"),
+            ("ticks_spilled_total", "counter", "ticks parked on disk while the database was away"),
+            ("ticks_replayed_total", "counter", "spilled ticks written back"),
+            ("db_errors_total", "counter", "failed database writes (connection problems)"),
+            ("queue_depth", "gauge", "ticks waiting in memory"),
+        ):
+            metrics.describe(name, kind, text)
+        self.metrics.set("queue_depth", 0)
+
+    # --- producer side (never blocks, never drops) ---
+
+    def put(self, ticks: Sequence[Tick]) -> None:
+        if not ticks:
+            return
+        now = time.monotonic()
+        was_empty = not self._buffer
+        self._buffer.extend((now, t) for t in ticks)
+        self.idle.clear()
+        while len(self._buffer) > self.max_buffered:
+            batch = [self._buffer.popleft()[1] for _ in range(min(self.batch_rows, len(self._buffer)))]
+            self.spill.write(batch)
+            self.metrics.inc("ticks_spilled_total", len(batch))
+        self.metrics.set("queue_depth", len(self._buffer))
+        if was_empty or len(self._buffer) >= self.batch_rows:
+            self._wake.set()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    # --- consumer side ---
+
+    async def run(self) -> None:
+        """Write until :meth:`close` is called and everything is stored (or the deadline hits)."""
+        delay = self.retry_initial_s
+        while True:
+            try:
+                if await self._step():
+                    delay = self.retry_initial_s
+            except CONNECTION_ERRORS as exc:
+                await self._drop_connection()
+                if self.database_up or delay == self.retry_initial_s:
+                    log.warning("database unavailable (%s); %d ticks buffered, retrying", type(exc).__name__, self.buffered)
+                self.database_up = False
+                self.metrics.inc("db_errors_total")
+                self.spill.close_current()
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self.retry_max_s)
+            if self._closing and not self._buffer and not self.spill.pending():
+                break
+        await self._drop_connection()
+
+    async def _step(self) -> bool:
+        """One unit of work; True if something was written."""
+        if self.spill.pending() and not self._buffer_is_urgent():
+            await self._replay_one_file()
+            return True
+        batch = await self._next_batch()
+        if not batch:
+            return False
+        try:
+            await self._write([t for _, t in batch])
+        except BaseException:
+            self._buffer.extendleft(reversed(batch))  # keep order; nothing lost
+            raise
+        self.metrics.set("queue_depth", len(self._buffer))
+        return True
+
+    def _buffer_is_urgent(self) -> bool:
+        return len(self._buffer) >= self.max_buffered // 2
+
+    async def _next_batch(self) -> list[tuple[float, Tick]]:
+        if not self._buffer:
+            if not self.spill.pending():
+                self.idle.set()
+            if self._closing:
+                return []
+            self._wake.clear()
+            await self._sleep(None)
+        if self._buffer and len(self._buffer) < self.batch_rows and not self._closing:
+            wait = self._buffer[0][0] + self.batch_s - time.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                await self._sleep(wait)
+        return [self._buffer.popleft() for _ in range(min(self.batch_rows, len(self._buffer)))]
+
+    async def _sleep(self, seconds: float | None) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.dsn, timeout=10)
+            if not self.database_up:
+                log.info("database connected; writing %d buffered ticks", self.buffered)
+            self.database_up = True
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
+
+    async def _write(self, ticks: Sequence[Tick]) -> None:
+        conn = await self._connection()
+        try:
+            inserted = await conn.fetchval(INSERT_SQL, *_columns(ticks), timeout=30)
+        except asyncpg.DataError as exc:
+            inserted = await self._write_one_by_one(conn, ticks, exc)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            inserted = await self._write_one_by_one(conn, ticks, exc)
+        self.metrics.inc("ticks_written_total", inserted)
+        self.metrics.inc("ticks_duplicate_total", len(ticks) - inserted)
+        if self.on_committed:
+            self.on_committed(ticks, time.time())
+
+    async def _write_one_by_one(self, conn: asyncpg.Connection, ticks: Sequence[Tick], first: Exception) -> int:
+        log.warning("database refused a batch of %d ticks (%s); isolating the bad rows", len(ticks), first)
+        inserted = 0
+        for tick in ticks:
+            try:
+                inserted += await conn.fetchval(INSERT_SQL, *_columns([tick]), timeout=30)
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+                self.spill.reject([tick], str(exc))
+                self.metrics.inc("ticks_rejected_total")
+                log.error("rejected tick %s %s: %s", tick.contract_id, tick.ts.isoformat(), exc)
+        return inserted
+
+    async def _replay_one_file(self) -> None:
+        path = self.spill.pending()[0]
+        if self.spill._current == path:
+            self.spill.close_current()
+        batches = SpillFiles.read(path)
+        for batch in batches:
+            await self._write(batch)
+            self.metrics.inc("ticks_replayed_total", len(batch))
+        path.unlink()
+        log.info("replayed %d spilled ticks from %s", sum(map(len, batches)), path.name)
+
+    def close(self) -> None:
+        """Stop waiting for more: ``run`` writes what is buffered, then returns."""
+        self._closing = True
+        self._wake.set()
+
+    def spill_remaining(self) -> int:
+        """Park everything still in memory on disk (a shutdown whose deadline passed); returns ticks."""
+        ticks = [t for _, t in self._buffer]
+        self._buffer.clear()
+        for i in range(0, len(ticks), self.batch_rows):
+            self.spill.write(ticks[i : i + self.batch_rows])
+        self.spill.close_current()
+        self.metrics.inc("ticks_spilled_total", len(ticks))
+        self.metrics.set("queue_depth", 0)
+        return len(ticks)
