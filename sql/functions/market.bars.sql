@@ -116,20 +116,35 @@ FROM (
     FROM market.bars_1d
     UNION ALL
     SELECT
-        contract_id,
-        timeframe,
-        bucket,
-        open,
-        high,
-        low,
-        close,
-        volume,
+        h.contract_id,
+        h.timeframe,
+        h.bucket,
+        h.open,
+        h.high,
+        h.low,
+        h.close,
+        h.volume,
         NULL AS trade_count,
         NULL AS buy_volume,
         NULL AS sell_volume,
         'history' AS source,
-        2 AS preference
-    FROM market.history_bars
+        -- A feed gap touched this bar, so its tick-built twin is incomplete: a history bar
+        -- fetched after the bar closed is the complete one and wins.
+        CASE
+            WHEN
+                h.fetched_at >= market.session_bar_end(h.timeframe, h.bucket)
+                AND EXISTS (
+                    SELECT 1
+                    FROM market.feed_gaps AS g
+                    WHERE
+                        g.contract_id = h.contract_id
+                        AND g.gap_start < market.session_bar_end(h.timeframe, h.bucket)
+                        AND g.gap_end > market.session_bar_start(h.timeframe, h.bucket)
+                )
+                THEN 0
+            ELSE 2
+        END AS preference
+    FROM market.history_bars AS h
 ) AS candidates
 ORDER BY
     candidates.contract_id,
@@ -140,7 +155,9 @@ ORDER BY
 COMMENT ON VIEW market.bars IS
 'OHLCV bars, one row per (contract_id, timeframe, bucket); timeframe is 1m, 5m, 15m, 1h, 4h '
 'or 1d. Built from ticks where there are ticks (source = ticks), else imported gateway history '
-'(source = history). bucket is the bar open time, except 1d: 00:00 UTC of the trading date, '
+'(source = history); where a feed gap (market.feed_gaps) touched a bar, the complete history '
+'bar fetched after it closed wins over the incomplete tick-built one. bucket is the bar '
+'open time, except 1d: 00:00 UTC of the trading date, '
 'as ProjectX labels it. Sessions follow CME Globex (17:00 America/Chicago). '
 'The forming bar is included with is_closed = false.';
 COMMENT ON COLUMN market.bars.trade_count IS 'Number of trades; NULL for imported history.';

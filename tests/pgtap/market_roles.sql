@@ -1,6 +1,6 @@
 -- Who may do what: the ingest role writes ticks and history bars only; analysts only read.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT table_privs_are(
     'market', 'ticks', 'mechtrade_ingest', ARRAY['INSERT'],
@@ -31,6 +31,15 @@ SELECT lives_ok(
 );
 SELECT throws_ok(
     $$DELETE FROM market.ticks$$, '42501', NULL, 'ingest cannot delete ticks'
+);
+SELECT is(
+    market.latest_tick_time('T'), '2025-06-02 14:00Z'::timestamptz,
+    'ingest finds where the stored tape ends without reading ticks'
+);
+SELECT lives_ok(
+    $$INSERT INTO market.feed_gaps (contract_id, gap_start, gap_end, reason)
+      VALUES ('T', '2025-06-02 14:00Z', '2025-06-02 14:05Z', 'test')$$,
+    'ingest records a feed gap'
 );
 SELECT throws_ok(
     $$UPDATE market.ticks SET size = 2$$, '42501', NULL, 'ingest cannot rewrite ticks'

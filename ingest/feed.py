@@ -1,0 +1,230 @@
+"""The market-hub feed: one ``signalrcore`` connection at a time, supervised by us.
+
+signalrcore 1.0.x cannot be trusted to recover on its own (it hangs after an outage, storms on
+handshake errors, dies on WebSocket pings, never resubscribes), so its automatic reconnect stays
+off and this supervisor owns the life cycle: a fresh token and URL for every connection, a
+handshake timeout, resubscription of every contract on every connection, a server-silence
+timeout, a per-contract staleness watchdog during trading hours, exponential backoff with jitter
+and a cap, and a teardown that cannot hang. Messages hop off signalrcore's receive thread at once
+(``call_soon_threadsafe``); nothing else happens on that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from signalrcore.hub_connection_builder import HubConnectionBuilder
+
+from ingest.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TradeSink = Callable[[Any, float], None]  # (GatewayTrade arguments, receive time) on the event loop
+
+
+class Unauthorized(ConnectionError):
+    """The hub refused the token (HTTP 401 on the upgrade)."""
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    handshake_timeout_s: float = 15.0
+    subscribe_timeout_s: float = 10.0
+    server_silence_s: float = 45.0
+    stale_feed_s: float = 120.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    healthy_after_s: float = 30.0  # a connection that lasted this long resets the backoff
+    check_every_s: float = 0.25
+
+
+class _Connection:
+    """One signalrcore connection and what its callbacks tell us, made safe for the event loop."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, on_trade: TradeSink) -> None:
+        self.loop = loop
+        self.opened = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.last_activity = time.monotonic()
+        self.errors: list[str] = []
+        self.completions: dict[str, asyncio.Future[str | None]] = {}
+        self.hub = (
+            HubConnectionBuilder()
+            .with_url(url, options={"skip_negotiation": True})
+            .configure_logging(logging.WARNING)
+            .build()
+        )
+        raw_on_message = self.hub.on_message
+
+        def on_message(messages: list) -> None:  # receive thread
+            self.last_activity = time.monotonic()
+            raw_on_message(messages)
+
+        self.hub.on_message = on_message  # type: ignore[method-assign]
+        self.hub.on_open(lambda: loop.call_soon_threadsafe(self.opened.set))
+        self.hub.on_close(lambda: loop.call_soon_threadsafe(self.closed.set))
+        self.hub.on_error(lambda err: loop.call_soon_threadsafe(self._error, err))
+        self.hub.on("GatewayTrade", lambda args: loop.call_soon_threadsafe(on_trade, args, time.time()))
+
+    def _error(self, err: Any) -> None:
+        invocation = getattr(err, "invocation_id", None)
+        text = getattr(err, "error", None) or str(err)
+        if invocation in self.completions and not self.completions[invocation].done():
+            self.completions[invocation].set_result(text)
+        else:
+            self.errors.append(text)
+            self.closed.set()
+
+    async def start(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.hub.start), timeout)
+        except Exception as exc:
+            if "401" in str(exc):
+                raise Unauthorized("hub refused the session token (401)") from None
+            raise
+        await asyncio.wait_for(self.opened.wait(), timeout)  # the SignalR handshake reply
+
+    async def invoke(self, method: str, arguments: list, timeout: float) -> None:
+        """A blocking hub invocation; raises on a Completion error or when none comes."""
+        done: asyncio.Future[str | None] = self.loop.create_future()
+
+        def completed(_message: Any) -> None:  # receive thread
+            self.loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+        invocation_id = str(uuid.uuid4())
+        self.completions[invocation_id] = done
+        await asyncio.to_thread(self.hub.invoke, method, arguments, completed, invocation_id)
+        error = await asyncio.wait_for(done, timeout)
+        if error:
+            raise RuntimeError(f"{method}({arguments[0]}) failed: {error}")
+
+    async def close(self) -> None:
+        """Tear down without trusting signalrcore: shut the socket so its receive thread wakes."""
+        client = getattr(getattr(self.hub, "transport", None), "_client", None)
+        sock = getattr(client, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        stopping = asyncio.create_task(asyncio.to_thread(self._stop_quietly))
+        await asyncio.wait({stopping}, timeout=2.0)  # a hung stop() is abandoned (daemon thread)
+
+    def _stop_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.hub.stop()
+
+
+class HubFeed:
+    """Keeps a subscription to every contract alive until ``stop`` is set."""
+
+    def __init__(
+        self,
+        hub_url: str,
+        token: Callable[[], Awaitable[str]],
+        invalidate_token: Callable[[], None],
+        contracts: Iterable[str],
+        on_trade: TradeSink,
+        metrics: Metrics,
+        settings: FeedSettings = FeedSettings(),
+        *,
+        market_open: Callable[[], bool] = lambda: True,
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+        on_disconnected: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.hub_url, self.token, self.invalidate_token = hub_url, token, invalidate_token
+        self.contracts = tuple(contracts)
+        self.on_trade, self.metrics, self.settings = on_trade, metrics, settings
+        self.market_open = market_open
+        self.on_connected, self.on_disconnected = on_connected, on_disconnected
+        self.last_trade: dict[str, float] = {}
+        self.connected = False
+        for name, kind, text in (
+            ("hub_connects_total", "counter", "hub connections established"),
+            ("hub_reconnects_total", "counter", "connections torn down and rebuilt, by reason"),
+            ("hub_connect_failures_total", "counter", "failed connection attempts, by reason"),
+            ("hub_connected", "gauge", "1 while subscribed to the hub"),
+        ):
+            metrics.describe(name, kind, text)
+        metrics.set("hub_connected", 0)
+
+    def trade_seen(self, contract_id: str) -> None:
+        """Called by the owner for every trade it accepted (feeds the staleness watchdog)."""
+        self.last_trade[contract_id] = time.monotonic()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            reason = await self._one_connection(stop)
+            if stop.is_set():
+                break
+            lasted = time.monotonic() - started
+            failures = 0 if lasted >= self.settings.healthy_after_s else failures + 1
+            delay = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** max(failures - 1, 0))
+            delay *= 0.5 + random.random() / 2  # jitter: never a synchronized storm
+            log.info("hub connection ended (%s); reconnecting in %.1f s", reason, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _one_connection(self, stop: asyncio.Event) -> str:
+        url = f"{self.hub_url}?access_token={await self.token()}"
+        conn = _Connection(url, asyncio.get_running_loop(), self.on_trade)
+        try:
+            try:
+                await conn.start(self.settings.handshake_timeout_s)
+                for contract_id in self.contracts:
+                    await conn.invoke("SubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+            except Unauthorized:
+                self.invalidate_token()
+                return self._failed("unauthorized")
+            except TimeoutError:
+                return self._failed("timeout")
+            except Exception as exc:  # signalrcore raises bare Exceptions of several kinds
+                log.warning("hub connection failed: %s", exc)
+                return self._failed(type(exc).__name__)
+            return await self._supervise(conn, stop)
+        finally:
+            await conn.close()
+            if self.connected:
+                self.connected = False
+                self.metrics.set("hub_connected", 0)
+
+    def _failed(self, reason: str) -> str:
+        self.metrics.inc("hub_connect_failures_total", reason=reason)
+        return f"connect failed: {reason}"
+
+    async def _supervise(self, conn: _Connection, stop: asyncio.Event) -> str:
+        self.connected = True
+        self.metrics.inc("hub_connects_total")
+        self.metrics.set("hub_connected", 1)
+        connected_at = time.monotonic()
+        log.info("hub connected; subscribed to %s", ", ".join(self.contracts))
+        if self.on_connected:
+            await self.on_connected()
+        reason = ""
+        while not reason:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.closed.wait(), self.settings.check_every_s)
+            now = time.monotonic()
+            if stop.is_set():
+                return "stopping"
+            if conn.closed.is_set():
+                reason = "closed" + (f": {conn.errors[-1]}" if conn.errors else "")
+            elif now - conn.last_activity > self.settings.server_silence_s:
+                reason = "server silent"
+            elif self.market_open() and now - connected_at > self.settings.stale_feed_s:
+                stale = [c for c in self.contracts if now - max(self.last_trade.get(c, 0), connected_at) > self.settings.stale_feed_s]
+                if stale:
+                    reason = f"no trades for {', '.join(stale)}"
+        self.metrics.inc("hub_reconnects_total", reason=reason.split(":")[0])
+        if self.on_disconnected:
+            await self.on_disconnected(reason)
+        return reason
