@@ -20,3 +20,4 @@ COMMENT ON PROCEDURE signals.run_trend_job (integer, jsonb) IS
 'Job procedure of the trend jobs (one per row of signals.trend_jobs): runs '
 'signals.trend_advance for config {contract_id, timeframe, profile} in the job''s transaction. '
 'Run one now with CALL run_job(job_id).';
+REVOKE EXECUTE ON PROCEDURE signals.run_trend_job(integer, jsonb) FROM public;

@@ -87,3 +87,5 @@ COMMENT ON FUNCTION signals.sync_trend_jobs() IS
 'of signals.trend_jobs has exactly one, with its schedule_interval and scheduled flag. Runs '
 'automatically after every change to signals.trend_jobs; safe to call any time. Returns the '
 'number of jobs added, altered or deleted.';
+-- Adds and deletes jobs: for whoever owns the configuration, not for analysts.
+REVOKE EXECUTE ON FUNCTION signals.sync_trend_jobs() FROM public;

@@ -374,3 +374,5 @@ COMMENT ON FUNCTION signals.trend_advance(text, text, text, timestamptz) IS
 'transaction. Bars that changed after analysis (or p_changed_from) make it recompute from '
 'there, superseding signals that no longer hold. Returns the summary; does nothing and sends '
 'nothing when no bar closed since the last run.';
+-- Writes signals and detector state: for the job owner, not for analysts.
+REVOKE EXECUTE ON FUNCTION signals.trend_advance(text, text, text, timestamptz) FROM public;
