@@ -1,0 +1,32 @@
+"""``/healthz`` and ``/metrics`` over HTTP, for Railway's health check and for Prometheus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ingest.metrics import Metrics
+
+
+async def serve(port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]], host: str = "0.0.0.0") -> web.AppRunner:
+    """Start the server; ``status()`` returns (healthy, details). Returns the runner (cleanup() stops it)."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        healthy, details = status()
+        body = json.dumps({"status": "ok" if healthy else "degraded", **details}, default=str)
+        return web.Response(text=body, status=200 if healthy else 503, content_type="application/json")
+
+    async def metrics_page(_request: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    runner.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined,union-attr]
+    return runner

@@ -1,0 +1,157 @@
+"""``mechtrade ingest``: the live feed into ``market.ticks``, thin and hard to kill.
+
+hub (signalrcore, supervised) → parse → bounded buffer → batched idempotent writes; every outage
+of the feed becomes a recorded gap that is repaired from REST bars; ``/healthz`` and ``/metrics``
+tell how it goes; SIGTERM stops reading, flushes and exits within a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
+
+from ingest.config import Config
+from ingest.feed import FeedSettings, HubFeed
+from ingest.gaps import FetchBars, Gap, GapRepairer
+from ingest.metrics import Metrics
+from ingest.session import market_open
+from ingest.trades import parse_gateway_trade
+from ingest.writer import TickWriter
+
+log = logging.getLogger(__name__)
+
+
+class TokenSource(Protocol):
+    async def token(self) -> str: ...
+
+    def invalidate_token(self) -> None: ...
+
+
+class Ingester:
+    def __init__(
+        self,
+        cfg: Config,
+        dsn: str | None,
+        gateway: TokenSource,
+        fetch_bars: FetchBars,
+        *,
+        metrics: Metrics | None = None,
+        is_market_open: Callable[[], bool] = market_open,
+        feed_settings: FeedSettings | None = None,
+        repair_interval_s: float = 300.0,
+    ) -> None:
+        self.cfg, self.dsn = cfg, dsn
+        self.contracts = frozenset(cfg.contracts)
+        self.metrics = metrics or Metrics()
+        ing = cfg.ingest
+        self.writer = TickWriter(dsn, self.metrics, batch_rows=ing.batch_rows, batch_ms=ing.batch_ms,
+                                 max_buffered=ing.queue_rows, spill_dir=Path(ing.spill_dir))
+        self.repairer = GapRepairer(dsn, fetch_bars, cfg.contracts, cfg.backfill.timeframes, self.metrics,
+                                    interval_s=repair_interval_s)
+        settings = feed_settings or FeedSettings(
+            server_silence_s=ing.server_silence_s, stale_feed_s=ing.stale_feed_s,
+            backoff_initial_s=ing.reconnect_initial_s, backoff_max_s=ing.reconnect_max_s,
+        )
+        self.feed = HubFeed(cfg.gateway.hub_url, gateway.token, gateway.invalidate_token, cfg.contracts,
+                            self._on_trade, self.metrics, settings, market_open=is_market_open,
+                            on_disconnected=self._on_disconnected)
+        self.last_tick: dict[str, datetime] = {}
+        self.awaiting_first_tick: dict[str, tuple[datetime, str]] = {}  # contract -> (gap start, reason)
+        self._logged_problems: dict[str, float] = {}
+        for name, kind, text in (
+            ("ticks_received_total", "counter", "trades parsed from the hub"),
+            ("trade_problems_total", "counter", "trade items dropped, by reason"),
+            ("feed_lag_seconds", "gauge", "receive time minus exchange time of the newest trade"),
+        ):
+            self.metrics.describe(name, kind, text)
+
+    # --- the receive path (on the event loop, called by the feed) ---
+
+    def _on_trade(self, arguments: Any, received_at: float) -> None:
+        parsed = parse_gateway_trade(arguments, self.contracts)
+        for reason, count in parsed.problems.items():
+            self.metrics.inc("trade_problems_total", count, reason=reason)
+            if reason != "null_item" and received_at - self._logged_problems.get(reason, 0) > 60:
+                self._logged_problems[reason] = received_at  # at most one line per reason a minute
+                log.warning("dropped trade data (%s): %s", reason, parsed.detail or reason)
+        if not parsed.ticks:
+            return
+        self.metrics.inc("ticks_received_total", len(parsed.ticks))
+        self.writer.put(parsed.ticks)
+        contract_id = parsed.ticks[0].contract_id
+        self.feed.trade_seen(contract_id)
+        newest = max(t.ts for t in parsed.ticks)
+        self.metrics.set("feed_lag_seconds", max(0.0, received_at - newest.timestamp()), contract=contract_id)
+        if contract_id in self.awaiting_first_tick:
+            start, reason = self.awaiting_first_tick[contract_id]
+            after = [t.ts for t in parsed.ticks if t.ts > start]
+            if after:
+                del self.awaiting_first_tick[contract_id]
+                self.repairer.record(Gap(contract_id, start, min(after), reason))
+        self.last_tick[contract_id] = max(newest, self.last_tick.get(contract_id, newest))
+
+    async def _on_disconnected(self, reason: str) -> None:
+        for contract_id, last in self.last_tick.items():
+            self.awaiting_first_tick.setdefault(contract_id, (last, reason))
+
+    async def _restart_gaps(self) -> None:
+        """The span between the stored tape's end and this run's first trade is a gap too."""
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("database unavailable at start (%s): no restart gap recorded", exc)
+            return
+        try:
+            for contract_id in self.contracts:
+                last = await conn.fetchval("SELECT market.latest_tick_time($1)", contract_id)
+                if last is not None:
+                    self.awaiting_first_tick[contract_id] = (last, "restart")
+                    self.last_tick[contract_id] = last
+        finally:
+            await conn.close()
+
+    # --- life cycle ---
+
+    def status(self) -> tuple[bool, dict]:
+        now = time.time()
+        details = {
+            "hub_connected": self.feed.connected,
+            "database_up": self.writer.database_up,
+            "queue_depth": self.writer.buffered,
+            "spill_files": len(self.writer.spill.pending()),
+            "last_trade_age_s": {c: round(now - t.timestamp(), 1) for c, t in self.last_tick.items()},
+        }
+        healthy = (self.feed.connected or not market_open()) and (self.writer.database_up or self.writer.buffered == 0)
+        return healthy, details
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._restart_gaps()
+        writer = asyncio.create_task(self.writer.run(), name="writer")
+        others = [asyncio.create_task(self.feed.run(stop), name="feed"),
+                  asyncio.create_task(self.repairer.run(stop), name="gap-repair")]
+        try:
+            await stop.wait()
+        finally:
+            deadline = time.monotonic() + self.cfg.ingest.shutdown_deadline_s
+            await asyncio.wait(others, timeout=max(0.1, deadline - time.monotonic()))
+            self.writer.close()
+            done, _ = await asyncio.wait({writer}, timeout=max(0.1, deadline - time.monotonic()))
+            if not done:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                parked = self.writer.spill_remaining()
+                log.warning("shutdown deadline reached: %d ticks parked in %s for the next start",
+                            parked, self.writer.spill.directory)
+            for task in others:
+                task.cancel()
+            log.info("ingester stopped: %d ticks written, %d duplicates",
+                     self.metrics.total("ticks_written_total"), self.metrics.total("ticks_duplicate_total"))
