@@ -60,8 +60,7 @@ class _Connection:
         self.hub = (
             HubConnectionBuilder()
             .with_url(url, options={"skip_negotiation": True})
-            .configure_logging(logging.WARNING)
-            .build()
+            .build()  # no configure_logging: its records go through our redacting handler
         )
         raw_on_message = self.hub.on_message
 

@@ -1,0 +1,53 @@
+"""Secrets never reach the logs, even with signalrcore logging every frame at DEBUG."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from ingest import logs
+from ingest.fake_gateway import MES_M25, FakeGateway
+from ingest.feed import FeedSettings, HubFeed
+from ingest.metrics import Metrics
+
+
+@pytest.fixture
+def debug_logs(capfd: pytest.CaptureFixture[str]) -> None:
+    """JSON logs at DEBUG, written to the stderr that ``capfd`` captures."""
+    logs.configure("DEBUG", "json")
+    logging.getLogger("SignalRCoreClient").setLevel(logging.DEBUG)
+    yield
+    logs.configure("WARNING", "text")
+
+
+def test_session_token_is_redacted_everywhere(debug_logs: None, capfd: pytest.CaptureFixture[str]) -> None:
+    async def go() -> str:
+        async with FakeGateway(ping_interval_s=0.2) as gw:
+            token = gw.login()
+            received: list = []
+            feed = HubFeed(gw.hub_url, lambda: asyncio.sleep(0, token), lambda: None, [MES_M25],
+                           lambda args, _t: received.append(args), Metrics(), FeedSettings(check_every_s=0.05))
+            stop = asyncio.Event()
+            task = asyncio.create_task(feed.run(stop))
+            await gw.wait_for(lambda: any(c.subscriptions for c in gw.connections))
+            await gw.play(3)
+            await gw.wait_for(lambda: received)
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            return token
+
+    token = asyncio.run(go())
+    err = capfd.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any("SubscribeContractTrades" in line["msg"] for line in lines), "signalrcore's frames were logged"
+    assert token not in err and token.split(".")[2] not in err
+    assert "[redacted]" in err
+
+
+def test_redact_covers_urls_headers_and_keys() -> None:
+    assert logs.redact("wss://h/hubs/market?access_token=abc.def&x=1") == "wss://h/hubs/market?access_token=[redacted]&x=1"
+    assert "k3y" not in logs.redact('{"userName": "u", "apiKey": "k3y"}')
+    assert "xyz" not in logs.redact("Authorization: Bearer xyz")
