@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -62,8 +63,9 @@ def wants_json(explicit: str | None) -> bool:
     return "RAILWAY_ENVIRONMENT" in os.environ
 
 
-def configure(level: str = "INFO", log_format: str | None = None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str = "INFO", log_format: str | None = None, stream: TextIO | None = None) -> None:
+    """Log to ``stream`` (stderr by default) through the redacting filter, as text or JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     if wants_json(log_format):
         handler.setFormatter(JsonFormatter())
     else:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,15 +17,16 @@ from ingest.metrics import Metrics
 
 
 @pytest.fixture
-def debug_logs(capfd: pytest.CaptureFixture[str]) -> None:
-    """JSON logs at DEBUG, written to the stderr that ``capfd`` captures."""
-    logs.configure("DEBUG", "json")
+def debug_logs() -> Iterator[io.StringIO]:
+    """JSON logs at DEBUG, signalrcore's included, written to a buffer."""
+    out = io.StringIO()
+    logs.configure("DEBUG", "json", stream=out)
     logging.getLogger("SignalRCoreClient").setLevel(logging.DEBUG)
-    yield
-    logs.configure("WARNING", "text")
+    yield out
+    logging.getLogger().handlers.clear()
 
 
-def test_session_token_is_redacted_everywhere(debug_logs: None, capfd: pytest.CaptureFixture[str]) -> None:
+def test_session_token_is_redacted_everywhere(debug_logs: io.StringIO) -> None:
     async def go() -> str:
         async with FakeGateway(ping_interval_s=0.2) as gw:
             token = gw.login()
@@ -40,7 +43,7 @@ def test_session_token_is_redacted_everywhere(debug_logs: None, capfd: pytest.Ca
             return token
 
     token = asyncio.run(go())
-    err = capfd.readouterr().err
+    err = debug_logs.getvalue()
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("SubscribeContractTrades" in line["msg"] for line in lines), "signalrcore's frames were logged"
     assert token not in err and token.split(".")[2] not in err
