@@ -8,7 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ingest import __version__, db, logs, migrate, timescale
+from ingest import __version__, db, ingest_command, logs, migrate, timescale
+from ingest.config import ConfigError
 from ingest.fake_gateway import cli as fake_gateway_cli
 
 log = logging.getLogger("mechtrade")
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--sql-dir", type=Path, help=argparse.SUPPRESS)
     m.set_defaults(run=run_migrate)
     fake_gateway_cli.add_parser(commands)
+    ingest_command.add_parser(commands)
     return parser
 
 
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level, args.log_format)
     try:
         return asyncio.run(args.run(args))
-    except (migrate.MigrationError, timescale.TimescaleUnavailable) as exc:
+    except (migrate.MigrationError, timescale.TimescaleUnavailable, ConfigError) as exc:
         log.error("%s", exc)
         return 2
     except (OSError, db.asyncpg.PostgresError) as exc:
