@@ -5,7 +5,7 @@ GRANT INSERT ON market.ticks TO mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON market.history_bars TO mechtrade_ingest;
 GRANT SELECT ON market.timeframes TO mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON market.feed_gaps TO mechtrade_ingest;
-REVOKE ALL ON FUNCTION market.latest_tick_time(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION market.latest_tick_time(text) FROM PUBLIC;  -- noqa: CP02
 GRANT EXECUTE ON FUNCTION market.latest_tick_time(text) TO mechtrade_ingest, mechtrade_analyst;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA market TO mechtrade_analyst;

@@ -4,7 +4,7 @@
 BEGIN;
 SELECT plan(22);
 
-CREATE FUNCTION pg_temp.trace(p_profile text, p_bars numeric [])
+CREATE FUNCTION pg_temp.trace(p_profile text, p_bars numeric[])
 RETURNS TABLE (at_bar integer, event text, bar integer, rule text)
 LANGUAGE sql
 AS $$
@@ -172,7 +172,8 @@ SELECT results_eq(
     $$VALUES (3, 'CONTAINMENT_START', 1, NULL), (4, 'CUS', 1, 'U1')$$,
     'a containment within its grace still confirms'
 );
-UPDATE signals.trend_profiles SET containment_grace = 0 WHERE profile = 'baseline';
+UPDATE signals.trend_profiles SET containment_grace = 0
+WHERE profile = 'baseline';
 SELECT is_empty(
     $$SELECT * FROM pg_temp.trace('baseline', ARRAY[[7, 10, 2, 4], [7, 7, 6, 7], [9, 10, 7, 9], [6, 7, 5, 6]]) WHERE event IN ('CUS', 'CDS')$$,
     'past containment_grace (a profile parameter) a containment freezes confirmations'
