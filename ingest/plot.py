@@ -1,0 +1,141 @@
+"""Candlestick charts of ``market.bars`` with trend starts and decisions marked (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+UP, DOWN, DECISION = "#26a69a", "#ef5350", "#ffc107"
+
+BARS_SQL = """
+SELECT bucket, closes_at, open, high, low, close
+FROM market.bars
+WHERE contract_id = $1 AND timeframe = $2 AND bucket >= $3 AND bucket < $4
+ORDER BY bucket"""
+
+# The current starts the incremental jobs stored for this series and profile.
+STORED_STARTS_SQL = """
+SELECT "timestamp", signal_type = 'uptrend_start', signal_price
+FROM signals.detected_signals
+WHERE contract_id = $1 AND timeframe = $2 AND profile = $5 AND superseded_at IS NULL
+    AND "timestamp" >= $3 AND "timestamp" < $4
+ORDER BY "timestamp", signal_type"""
+
+# No job runs on the series: the starts recomputed from the bars of the window.
+RECOMPUTED_STARTS_SQL = """
+SELECT start_ts, direction = 'up', price
+FROM signals.trend_starts($1, $2, $3, $4, $5)
+ORDER BY start_ts, direction"""
+
+# Decisions on the contract, placed where they became knowable: when the trigger's confirming bar closed.
+DECISIONS_SQL = """
+SELECT market.session_bar_end(s.timeframe, s.confirmed_at) AS known_at, d.direction = 'long', d.rule
+FROM signals.decisions AS d
+INNER JOIN signals.detected_signals AS s ON s.signal_id = d.trigger_signal_id
+WHERE s.contract_id = $1 AND s.profile = $4
+    AND market.session_bar_end(s.timeframe, s.confirmed_at) >= $2
+    AND market.session_bar_end(s.timeframe, s.confirmed_at) < $3
+ORDER BY known_at, d.decision_id"""
+
+
+@dataclass
+class Chart:
+    """What a chart shows: bars (open and close times, OHLC), trend starts (bar open time, up?, price) and
+    decisions (when they became known, long?, rule)."""
+
+    contract_id: str
+    timeframe: str
+    buckets: list[datetime] = field(default_factory=list)
+    closes: list[datetime] = field(default_factory=list)
+    ohlc: list[tuple[float, float, float, float]] = field(default_factory=list)
+    starts: list[tuple[datetime, bool, float]] = field(default_factory=list)
+    starts_source: str = "stored"
+    decisions: list[tuple[datetime, bool, str]] = field(default_factory=list)
+
+    def bar_at(self, ts: datetime) -> int | None:
+        """Index of the bar opening at ``ts``, if charted."""
+        i = bisect.bisect_left(self.buckets, ts)
+        return i if i < len(self.buckets) and self.buckets[i] == ts else None
+
+    def bar_acting_on(self, ts: datetime) -> int | None:
+        """Index of the first charted bar still open after ``ts``: where something known at ``ts`` can be acted on."""
+        i = bisect.bisect_right(self.closes, ts)
+        return i if i < len(self.closes) else None
+
+
+async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start: datetime, end: datetime,
+               profile: str = "swing") -> Chart:
+    """Bars with ``start <= bucket < end``, their starts (stored, else recomputed) and any decisions."""
+    chart = Chart(contract_id, timeframe)
+    for r in await conn.fetch(BARS_SQL, contract_id, timeframe, start, end):
+        chart.buckets.append(r["bucket"])
+        chart.closes.append(r["closes_at"])
+        chart.ohlc.append((float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"])))
+    args = (contract_id, timeframe, start, end, profile)
+    rows = await conn.fetch(STORED_STARTS_SQL, *args)
+    if not rows and chart.ohlc:
+        rows, chart.starts_source = await conn.fetch(RECOMPUTED_STARTS_SQL, *args), "recomputed"
+    chart.starts = [(r[0], r[1], float(r[2])) for r in rows]
+    if await conn.fetchval("SELECT to_regclass('signals.decisions') IS NOT NULL"):
+        rows = await conn.fetch(DECISIONS_SQL, contract_id, start, end, profile)
+        chart.decisions = [(r[0], r[1], r[2]) for r in rows]
+    return chart
+
+
+def render(chart: Chart, out: Path, dpi: int = 100) -> Figure:
+    """Write the PNG; returns the figure (x is the bar index, y the price)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    fig = Figure(figsize=(max(8.0, min(40.0, len(chart.ohlc) * 0.12)), 5), dpi=dpi)
+    ax = fig.add_subplot()
+    lows = [low for _, _, low, _ in chart.ohlc]
+    highs = [h for _, h, _, _ in chart.ohlc]
+    pad = (max(highs, default=1.0) - min(lows, default=0.0)) * 0.03 or 1.0
+    for i, (o, h, low, c) in enumerate(chart.ohlc):
+        color = UP if c >= o else DOWN
+        ax.vlines(i, low, h, colors=color, linewidth=1, zorder=1, gid=f"wick-{i}")
+        body = abs(c - o) or pad * 0.05  # a doji still shows a thin body
+        ax.add_patch(Rectangle((i - 0.35, min(o, c)), 0.7, body, facecolor=color, edgecolor=color, zorder=2,
+                               gid=f"body-{i}"))
+    for ts, up, price in chart.starts:
+        if (i := chart.bar_at(ts)) is not None:
+            ax.plot(i, price - pad if up else price + pad, "^" if up else "v", color=UP if up else DOWN,
+                    markeredgecolor="black", markersize=9, zorder=3, gid=f"start-{'up' if up else 'down'}-{i}")
+    for ts, long, rule in chart.decisions:
+        if (i := chart.bar_acting_on(ts)) is not None:
+            o, h, low, c = chart.ohlc[i]
+            y = h + 2 * pad if long else low - 2 * pad
+            ax.plot(i, y, "*", color=DECISION, markeredgecolor="black", markersize=14, zorder=4,
+                    gid=f"decision-{'long' if long else 'short'}-{i}")
+            ax.annotate(f"{'LONG' if long else 'SHORT'} ({rule})", (i, y), textcoords="offset points",
+                        xytext=(0, 9 if long else -14), ha="center", fontsize=7, fontweight="bold",
+                        color=UP if long else DOWN)
+    if chart.ohlc:
+        ax.set_xlim(-1, len(chart.ohlc))
+        ax.set_ylim(min(lows) - 4 * pad, max(highs) + 4 * pad)
+        ticks = list(range(0, len(chart.buckets), max(1, len(chart.buckets) // 8)))
+        fmt = "%Y-%m-%d" if chart.timeframe == "1d" else "%Y-%m-%d %H:%M"
+        ax.set_xticks(ticks, [chart.buckets[t].strftime(fmt) for t in ticks], fontsize=7)
+    ax.set_title(f"{chart.contract_id} {chart.timeframe} (UTC): {_n(len(chart.ohlc), 'bar')}, "
+                 f"{_n(len(chart.starts), 'trend start')} ({chart.starts_source}), "
+                 f"{_n(len(chart.decisions), 'decision')}", fontsize=9)
+    ax.grid(alpha=0.2)
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi)
+    return fig
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
