@@ -1,18 +1,38 @@
 # The mechtrade CLI (migrate, ingest, coordinate, ...) in a small image, run as a non-root user.
-FROM python:3.11-slim
+# Stage 1 installs the dependencies into a virtual environment (rebuilt only when pyproject.toml
+# changes); stage 2 copies that environment and the source tree, and runs the code from /app so
+# that sql/, config/ and the demo's MES tape sit where the code looks for them.
+FROM python:3.11-slim AS deps
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+COPY pyproject.toml /tmp/
+RUN python -m venv /opt/venv \
+    && python -c "import tomllib; project = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; \
+print('\n'.join(project['dependencies']))" > /tmp/requirements.txt \
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt
+
+FROM python:3.11-slim
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
-COPY pyproject.toml README.md ./
 COPY ingest ./ingest
 COPY sql ./sql
-RUN pip install . \
-    && useradd --system --no-create-home --uid 10001 mechtrade
+COPY config ./config
+# The demo's fake gateway replays these real MES trades (the rest of tests/ stays out: .dockerignore).
+COPY tests/data/mes/mes_m25_5m.csv ./tests/data/mes/
+RUN printf '#!/bin/sh\nexec python -m ingest.cli "$@"\n' > /usr/local/bin/mechtrade \
+    && chmod 755 /usr/local/bin/mechtrade \
+    && useradd --system --no-create-home --uid 10001 mechtrade \
+    && mkdir spill && chown mechtrade spill
 
 USER mechtrade
+EXPOSE 8080 8081
 ENTRYPOINT ["mechtrade"]
 CMD ["--help"]
