@@ -29,7 +29,11 @@ WHERE contract_id = $1 AND timeframe = $2 AND profile = $5 AND superseded_at IS 
     AND "timestamp" >= $3 AND "timestamp" < $4
 ORDER BY "timestamp", signal_type"""
 
-# No job runs on the series: the starts recomputed from the bars of the window.
+# Whether an incremental job covers the series (then its stored signals are the truth, even if none).
+JOB_SQL = """
+SELECT EXISTS (SELECT 1 FROM signals.trend_jobs WHERE contract_id = $1 AND timeframe = $2 AND profile = $3)"""
+
+# No job covers the series: the starts recomputed from the bars of the window.
 RECOMPUTED_STARTS_SQL = """
 SELECT start_ts, direction = 'up', price
 FROM signals.trend_starts($1, $2, $3, $4, $5)
@@ -73,7 +77,8 @@ class Chart:
 
 async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start: datetime, end: datetime,
                profile: str = "swing") -> Chart:
-    """Bars with ``start <= bucket < end``, their starts (stored, else recomputed) and any decisions."""
+    """Bars with ``start <= bucket < end``, their trend starts (stored by the series' job, recomputed when no job
+    covers it) and the decisions, if the coordinator's table exists."""
     chart = Chart(contract_id, timeframe)
     for r in await conn.fetch(BARS_SQL, contract_id, timeframe, start, end):
         chart.buckets.append(r["bucket"])
@@ -81,7 +86,7 @@ async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start
         chart.ohlc.append((float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"])))
     args = (contract_id, timeframe, start, end, profile)
     rows = await conn.fetch(STORED_STARTS_SQL, *args)
-    if not rows and chart.ohlc:
+    if not rows and chart.ohlc and not await conn.fetchval(JOB_SQL, contract_id, timeframe, profile):
         rows, chart.starts_source = await conn.fetch(RECOMPUTED_STARTS_SQL, *args), "recomputed"
     chart.starts = [(r[0], r[1], float(r[2])) for r in rows]
     if await conn.fetchval("SELECT to_regclass('signals.decisions') IS NOT NULL"):

@@ -133,6 +133,12 @@ def test_recomputed_starts_mark_the_start_bars(db_dsn: str, sql: psycopg.Connect
 
 def test_stored_signals_and_decisions(db_dsn: str, sql: psycopg.Connection,
                                       bars: list[dict[str, str]], tmp_path: Path) -> None:
+    # A job covers the series: its stored signals are the truth, even before it found any.
+    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, scheduled)"
+                " VALUES (%s, '1d', 'swing', false)", (CONTRACT,))
+    chart = chart_of(db_dsn)
+    assert (chart.starts_source, chart.starts) == ("stored", [])
+
     confirmed = datetime(2025, 4, 9, tzinfo=UTC)
     signal_id = sql.execute(
         "INSERT INTO signals.detected_signals (contract_id, timeframe, profile, signal_type, timestamp,"
