@@ -1,4 +1,4 @@
-"""Candlestick charts of ``market.bars`` with trend starts and decisions marked (matplotlib, Agg backend)."""
+"""Candlestick charts of ``market.bars`` with trend starts and decisions marked (matplotlib, PNG)."""
 
 from __future__ import annotations
 
@@ -96,10 +96,7 @@ async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start
 
 
 def render(chart: Chart, out: Path, dpi: int = 100) -> Figure:
-    """Write the PNG; returns the figure (x is the bar index, y the price)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Write the PNG; returns the figure (x is the bar index, y the price). No pyplot: no GUI, no global state."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
