@@ -16,21 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
+from scratch import scratch_database
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from bar_data import CONTRACT, read_bars  # noqa: E402
-from ingest import db, migrate  # noqa: E402
+from bar_data import CONTRACT, read_bars
 
 LEVELS = [("1m", "1 minute"), ("5m", "5 minutes"), ("15m", "15 minutes"), ("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day")]
 BUCKET = "time_bucket('{width}', ts, 'America/Chicago', '2000-01-02 23:00:00+00')"
@@ -52,28 +44,6 @@ def synth_ticks(ticks_per_bar: int, seed: int = 7) -> list[tuple]:
     return rows
 
 
-@asynccontextmanager
-async def scratch_database() -> AsyncIterator[str]:
-    admin_dsn = db.database_url()
-    server = None
-    if admin_dsn is None:
-        from pg_server import RootServer
-
-        server = RootServer()
-        admin_dsn = server.start().dsn("postgres")
-    name = f"mechtrade_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield dsn
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-        if server:
-            server.stop()
-
-
 async def timed(conn: asyncpg.Connection, sql: str, *args: object) -> float:
     start = time.perf_counter()
     await conn.execute(sql, *args)
@@ -85,9 +55,6 @@ async def main(ticks_per_bar: int) -> None:
     first, last = min(r[1] for r in rows), max(r[1] for r in rows) + timedelta(days=1)
     async with scratch_database() as dsn:
         conn = await asyncpg.connect(dsn)
-        await migrate.migrate(conn)
-        # No policy may refresh behind our back while we time things.
-        await conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs")
         start = time.perf_counter()
         await conn.copy_records_to_table("ticks", schema_name="market", records=rows,
                                          columns=["contract_id", "ts", "price", "size", "side"])

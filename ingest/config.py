@@ -33,8 +33,8 @@ class Gateway:
 
 @dataclass(frozen=True)
 class Ingest:
-    batch_rows: int = 500
-    batch_ms: int = 200
+    batch_rows: int = 5000
+    batch_ms: int = 50
     queue_rows: int = 200_000
     spill_dir: str = "spill"
     stale_feed_s: float = 120.0

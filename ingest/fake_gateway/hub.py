@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ class SentTrade:
     trade: Trade
     item: dict  # the JSON object sent
     repeat: str = ""  # "" for first delivery; "dup_item", "dup_batch" or "replay" for copies (fault F9)
+    sent_at: float = field(default_factory=time.time)  # when the frame was composed for the wire
 
     @property
     def key(self) -> tuple[str, str, float, int, int]:
