@@ -126,11 +126,10 @@ async def replay(dsn: str, spill: Path, *, speed: float | None = None, trades: i
     cfg = Config(contracts=(MES_M25,), ingest=Ingest(spill_dir=str(spill)))
     cfg = dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, hub_url=hub_url))
     metrics = Metrics()
-    committed: dict[tuple, list[float]] = defaultdict(list)
+    commits: list[tuple[Sequence[Tick], float]] = []  # sorted out after the run, not on its clock
 
     def on_committed(ticks: Sequence[Tick], at: float) -> None:
-        for t in ticks:
-            committed[t.key()[:5]].append(at)
+        commits.append((ticks, at))
 
     ingester = Ingester(cfg, dsn, Tokens(), no_history, metrics=metrics, is_market_open=lambda: False,
                         feed_settings=FeedSettings(server_silence_s=30))
@@ -148,6 +147,10 @@ async def replay(dsn: str, spill: Path, *, speed: float | None = None, trades: i
     await task
     pipe.send("stop")
     child.join()
+    committed: dict[tuple, list[float]] = defaultdict(list)
+    for ticks, at in commits:
+        for t in ticks:
+            committed[t.key()[:5]].append(at)
     return Run(started, sent, committed)
 
 

@@ -9,17 +9,12 @@ the same message maps onto the same keys.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-_TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?$"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Tick:
@@ -50,39 +45,38 @@ class BadField(ValueError):
 
 
 def parse_timestamp(text: str) -> datetime:
-    """ISO 8601 with up to 9 fractional digits (ProjectX sends 7); truncated to microseconds.
-
-    A timestamp without an offset is taken as UTC, ProjectX's only time zone.
+    """ISO 8601 date and time, to the second or finer (ProjectX sends 7 fractional digits); finer than
+    microseconds is truncated. A timestamp without an offset is taken as UTC, ProjectX's only zone.
     """
-    m = _TIMESTAMP.match(text)
-    if not m:
-        raise BadField("timestamp", f"not ISO 8601: {text[:40]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    micros = int((m.group(7) or "0")[:6].ljust(6, "0"))
-    ts = datetime(year, month, day, hour, minute, second, micros, tzinfo=UTC)
-    offset = m.group(8)
-    if offset and offset != "Z":
-        sign = 1 if offset[0] == "+" else -1
-        digits = offset[1:].replace(":", "")
-        ts -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return ts
+    try:
+        if len(text) < 19 or text[10] not in "T ":  # a date and a time, at least to the second
+            raise ValueError(text)
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadField("timestamp", f"not ISO 8601: {text[:40]!r}") from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _price(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is float:  # what ProjectX sends; ``type`` (not isinstance) also keeps bools out
+        price = Decimal(repr(value))
+    elif type(value) is int:
+        price = Decimal(value)
+    else:
         raise BadField("price", f"not a number: {value!r:.40}")
-    price = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not price.is_finite() or price <= 0:
         raise BadField("price", f"not positive: {value!r:.40}")
     return price
 
 
-def _whole(value: Any, name: str, allowed: range) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int:
         raise BadField(name, f"not a whole number: {value!r:.40}")
-    if int(value) not in allowed:
+    if not low <= value <= high:
         raise BadField(name, f"out of range: {value!r:.40}")
-    return int(value)
+    return value
 
 
 def _one(contract_id: str, item: Any) -> Tick:
@@ -95,8 +89,8 @@ def _one(contract_id: str, item: Any) -> Tick:
         contract_id=contract_id,
         ts=parse_timestamp(ts_text),
         price=_price(item.get("price")),
-        size=_whole(item.get("volume"), "volume", range(1, 2**31)),
-        side=_whole(item.get("type"), "type", range(0, 2)),
+        size=_whole(item.get("volume"), "volume", 1, 2**31 - 1),
+        side=_whole(item.get("type"), "type", 0, 1),
     )
 
 
@@ -117,7 +111,7 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -
         problems["empty"] += 1
     ticks: list[Tick] = []
     detail = ""
-    seen: Counter[tuple] = Counter()
+    seen: dict[tuple, int] = {}
     for item in items:
         if item is None:
             problems["null_item"] += 1
@@ -132,7 +126,8 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -
             problems["bad_number"] += 1
             detail = detail or str(exc)
             continue
-        base = tick.key()[:5]
-        ticks.append(Tick(*base, seq=seen[base]))
-        seen[base] += 1
+        print_ = (tick.ts, tick.price, tick.size, tick.side)
+        seq = seen.get(print_, 0)
+        seen[print_] = seq + 1
+        ticks.append(dataclasses.replace(tick, seq=seq) if seq else tick)
     return Parsed(ticks, problems, detail)

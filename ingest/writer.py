@@ -30,6 +30,7 @@ from ingest.trades import Tick
 log = logging.getLogger(__name__)
 
 INSERT_SQL = "SELECT market.insert_ticks($1, $2, $3, $4, $5, $6)"
+TICK_COLUMNS = ["contract_id", "ts", "price", "size", "side", "seq"]
 CONNECTION_ERRORS = (
     OSError,
     asyncio.TimeoutError,
@@ -40,6 +41,20 @@ CONNECTION_ERRORS = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+async def _insert(conn: asyncpg.Connection, ticks: Sequence[Tick]) -> int:
+    """Store a batch; returns how many ticks were new.
+
+    A batch of new trades (the usual case) goes in by COPY, at COPY's speed. One that repeats stored
+    trades (a replay after a reconnect) fails as a whole, and ``market.insert_ticks`` skips the repeats.
+    """
+    try:
+        await conn.copy_records_to_table("ticks", schema_name="market", columns=TICK_COLUMNS,
+                                         records=[t.key() for t in ticks], timeout=30)
+        return len(ticks)
+    except asyncpg.UniqueViolationError:
+        return await conn.fetchval(INSERT_SQL, *_columns(ticks), timeout=30)
 
 
 def _columns(ticks: Sequence[Tick]) -> tuple[list, ...]:
@@ -240,7 +255,7 @@ class TickWriter:
     async def _write(self, ticks: Sequence[Tick]) -> None:
         conn = await self._connection()
         try:
-            inserted = await conn.fetchval(INSERT_SQL, *_columns(ticks), timeout=30)
+            inserted = await _insert(conn, ticks)
         except asyncpg.DataError as exc:
             inserted = await self._write_one_by_one(conn, ticks, exc)
         except asyncpg.IntegrityConstraintViolationError as exc:
