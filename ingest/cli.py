@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ingest import __version__, db, ingest_command, logs, migrate, timescale
+from ingest import backfill_command, contracts_command
 from ingest.config import ConfigError
 from ingest.fake_gateway import cli as fake_gateway_cli
 
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(run=run_migrate)
     fake_gateway_cli.add_parser(commands)
     ingest_command.add_parser(commands)
+    backfill_command.add_parser(commands)
+    contracts_command.add_parser(commands)
     return parser
 
 

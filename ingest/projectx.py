@@ -167,10 +167,14 @@ def parse_bar(item: Any) -> HistoryBar:
         v = item["v"]
         if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or v != int(v):
             raise ValueError(f"volume {v!r}")
-        return HistoryBar(t if t.tzinfo else t.replace(tzinfo=UTC), _decimal(item["o"]), _decimal(item["h"]),
-                          _decimal(item["l"]), _decimal(item["c"]), int(v))
+        bar = HistoryBar(t if t.tzinfo else t.replace(tzinfo=UTC), _decimal(item["o"]), _decimal(item["h"]),
+                         _decimal(item["l"]), _decimal(item["c"]), int(v))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"bar lacks {exc}") from None
+    if bar.volume < 0 or bar.low > min(bar.open, bar.close) or bar.high < max(bar.open, bar.close):
+        raise ValueError(f"inconsistent bar at {item['t']}: o {bar.open} h {bar.high} l {bar.low} c {bar.close} "
+                         f"v {bar.volume}")
+    return bar
 
 
 class ProjectXClient:
@@ -384,6 +388,8 @@ class ProjectXClient:
             raise _Retry("reply is not a JSON object")
         if data.get("success") is not True:
             code = data.get("errorCode")
+            if code == 0:
+                raise _Retry("success false with errorCode 0 (an inconsistent reply)")
             message = data.get("errorMessage")
             raise GatewayError(endpoint, code if isinstance(code, int) else None,
                                message if isinstance(message, str) else None)

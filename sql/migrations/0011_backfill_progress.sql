@@ -32,3 +32,7 @@ COMMENT ON COLUMN internal.backfill_runs.oldest_bucket IS
 COMMENT ON COLUMN internal.backfill_runs.bars_written IS
 'Bars inserted or changed; bars already stored with the same values are not counted.';
 COMMENT ON COLUMN internal.backfill_runs.last_error IS 'Why the run stopped, if it failed.';
+
+COMMENT ON COLUMN market.history_bars.fetched_at IS
+'When the bar was fetched with its current values (a re-fetch that finds it unchanged keeps '
+'it); market.bars trusts a history bar fetched after the bar closed as complete.';
