@@ -3,7 +3,8 @@
 ``retrieveBars`` returns the newest ``limit`` bars of a window, newest first (spec §2.4, Q13). A
 window is read from its end: each next page ends just below the oldest bar of the previous one, so
 pages neither overlap nor leave a hole, until a page comes back empty (a short page does not end
-the window: the gateway may return fewer bars than asked). Edge inclusivity is undocumented, so
+the window: the gateway may return fewer bars than asked; an empty page that follows a full one, or
+comes first, is asked for again before it is believed, so one spurious empty reply leaves no hole). Edge inclusivity is undocumented, so
 requests reach half a second beyond each edge and bars outside the window are dropped here.
 
 :func:`fetch_into_history` fetches one window (the gap repair's entry point); :func:`backfill`
@@ -78,6 +79,7 @@ async def pages(client: ProjectXClient, contract_id: str, unit: int, unit_number
                 end: datetime, *, limit: int = MAX_BARS, below: datetime | None = None,
                 ) -> AsyncIterator[list[HistoryBar]]:
     """Pages of the bars starting in ``[start, end]`` (or ``[start, below)``), newest page first, each ascending."""
+    believe_empty = False  # after a short reply an empty page ends the window; otherwise it is asked twice
     while below is None or below > start:
         request_end = end + EDGE if below is None else below - EDGE
         got = await client.retrieve_bars(contract_id, unit, unit_number, start - EDGE, request_end, limit=limit)
@@ -90,10 +92,14 @@ async def pages(client: ProjectXClient, contract_id: str, unit: int, unit_number
             log.warning("%s: dropped %d bars outside the requested window or repeated", contract_id,
                         len(got) - len(page))
         if not page:
-            return
+            if believe_empty:
+                return
+            believe_empty = True
+            log.debug("%s: empty page below %s; asking once more", contract_id, below or end)
+            continue
         bars = sorted(page.values(), key=lambda b: b.t)
         yield bars
-        below = bars[0].t
+        below, believe_empty = bars[0].t, len(got) < limit
 
 
 async def store(conn: asyncpg.Connection, contract_id: str, timeframe: str, bars: list[HistoryBar]) -> int:

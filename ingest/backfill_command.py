@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,19 +75,17 @@ async def run(args: argparse.Namespace) -> int:
         async with ProjectXClient(cfg.gateway.rest_url, cfg.credentials, live=cfg.gateway.live,
                                   history_per_30s=cfg.gateway.history_requests_per_30s,
                                   token_refresh_s=cfg.gateway.token_refresh_s) as client:
-            for contract_id in contracts:
-                for timeframe in timeframes:
-                    try:
-                        results.append(await backfill(conn, client, contract_id, timeframe, args.since, until,
-                                                      page_limit=page_limit))
-                    except UnknownTimeframe as exc:
-                        raise ConfigError(str(exc)) from None
-                    except (GatewayError, ValueError) as exc:
-                        log.error("backfill of %s %s failed: %s (run it again to resume)", contract_id, timeframe,
-                                  exc)
-                        failures.append((contract_id, timeframe, str(exc)))
-                        if isinstance(exc, GatewayError) and exc.endpoint == LOGIN:
-                            break  # no session: every other backfill would fail the same way
+            for contract_id, timeframe in itertools.product(contracts, timeframes):
+                try:
+                    results.append(await backfill(conn, client, contract_id, timeframe, args.since, until,
+                                                  page_limit=page_limit))
+                except UnknownTimeframe as exc:
+                    raise ConfigError(str(exc)) from None
+                except (GatewayError, ValueError) as exc:
+                    log.error("backfill of %s %s failed: %s (run it again to resume)", contract_id, timeframe, exc)
+                    failures.append((contract_id, timeframe, str(exc)))
+                    if isinstance(exc, GatewayError) and exc.endpoint == LOGIN:
+                        break  # no session: every other backfill would fail the same way
     finally:
         await conn.close()
     print(summary(results, failures))
