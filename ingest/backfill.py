@@ -4,8 +4,9 @@
 window is read from its end: each next page ends just below the oldest bar of the previous one, so
 pages neither overlap nor leave a hole, until a page comes back empty (a short page does not end
 the window: the gateway may return fewer bars than asked; an empty page that follows a full one, or
-comes first, is asked for again before it is believed, so one spurious empty reply leaves no hole). Edge inclusivity is undocumented, so
-requests reach half a second beyond each edge and bars outside the window are dropped here.
+comes first, is asked for again before it is believed, so one spurious empty reply leaves no hole).
+Edge inclusivity is undocumented, so requests reach half a second beyond each edge and bars outside
+the window are dropped here.
 
 :func:`fetch_into_history` fetches one window (the gap repair's entry point); :func:`backfill`
 does the same for ``mechtrade backfill`` and records its progress per page in
@@ -85,9 +86,9 @@ async def pages(client: ProjectXClient, contract_id: str, unit: int, unit_number
         got = await client.retrieve_bars(contract_id, unit, unit_number, start - EDGE, request_end, limit=limit)
         page: dict[datetime, HistoryBar] = {}
         for bar in got:
-            if start <= bar.t and (bar.t <= end if below is None else bar.t < below):
-                if page.setdefault(bar.t, bar) != bar:
-                    raise ValueError(f"the gateway sent two different {contract_id} bars at {bar.t.isoformat()}")
+            inside = start <= bar.t and (bar.t <= end if below is None else bar.t < below)
+            if inside and page.setdefault(bar.t, bar) != bar:
+                raise ValueError(f"the gateway sent two different {contract_id} bars at {bar.t.isoformat()}")
         if len(page) < len(got):
             log.warning("%s: dropped %d bars outside the requested window or repeated", contract_id,
                         len(got) - len(page))

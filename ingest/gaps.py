@@ -95,7 +95,11 @@ class GapRepairer:
             self._unrecorded.pop(0)
             self.metrics.inc("gaps_recorded_total")
         for gap_id, contract_id, start, end in await conn.fetch(OPEN_GAPS_SQL, self.contracts):
-            await self._repair(conn, gap_id, contract_id, start, end)
+            try:
+                await self._repair(conn, gap_id, contract_id, start, end)
+            except (RuntimeError, ValueError) as exc:  # the gateway failed (GatewayError) or sent nonsense
+                self.metrics.inc("gap_repair_errors_total")
+                log.warning("repair of gap %d on %s failed (%s); will retry next round", gap_id, contract_id, exc)
 
     async def _repair(self, conn: asyncpg.Connection, gap_id: int, contract_id: str, start: datetime, end: datetime) -> None:
         fetched_at = datetime.now(UTC)

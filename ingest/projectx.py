@@ -364,7 +364,7 @@ class ProjectXClient:
                 status = resp.status
                 text = await resp.text()
                 header = resp.headers.get("Retry-After")
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise _Retry(f"no reply within {self.request_timeout_s:g} s") from None
         except aiohttp.ClientError as exc:
             raise _Retry(f"connection failed ({type(exc).__name__})") from None
@@ -416,5 +416,13 @@ def _parse_bars(items: list[Any]) -> list[HistoryBar]:
     return sorted((parse_bar(i) for i in items), key=lambda b: b.t)
 
 
-__all__ = ["Contract", "GatewayError", "HistoryBar", "MAX_BARS", "ProjectXClient", "SlidingLimiter", "jwt_exp",
-           "retry_after"]
+__all__ = [
+    "MAX_BARS",
+    "Contract",
+    "GatewayError",
+    "HistoryBar",
+    "ProjectXClient",
+    "SlidingLimiter",
+    "jwt_exp",
+    "retry_after",
+]

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import psycopg
 import pytest
+from test_ingester import FAST as FAST_FEED
 
 from ingest import backfill as B
 from ingest.cli import main
@@ -24,7 +25,6 @@ from ingest.fake_gateway import MES_M25, BackgroundGateway, FakeGateway, RateLim
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
 from ingest.projectx import GatewayError, ProjectXClient
-from test_ingester import FAST as FAST_FEED
 
 ALL_HISTORY = "2025-05-14T00:00:00+00:00"
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 5}
@@ -202,13 +202,15 @@ def test_a_feed_gap_is_repaired_from_rest_and_market_bars_prefers_it(db_dsn: str
                 async def fetch(conn, contract_id, timeframe, start, end):  # type: ignore[no-untyped-def]
                     return await B.fetch_into_history(conn, px, contract_id, timeframe, start, end)
 
-                ingester = Ingester(cfg, db_dsn, px, fetch, metrics=Metrics(), is_market_open=lambda: True,
+                metrics = Metrics()
+                ingester = Ingester(cfg, db_dsn, px, fetch, metrics=metrics, is_market_open=lambda: True,
                                     feed_settings=FAST_FEED, repair_interval_s=0.1)
                 stop = asyncio.Event()
                 task = asyncio.create_task(ingester.run(stop))
                 try:
                     await gw.wait_for(lambda: any(c.subscriptions for c in gw.connections), 15)
                     await gw.play(30)
+                    gw.rest_fault("error", code=1)  # the first repair attempt fails; a later round succeeds
                     gw.reset()
                     lost = await gw.play(30)  # nobody hears these
                     await gw.wait_for(lambda: sum(1 for c in gw.connections if c.subscriptions) >= 2, 15)
@@ -229,6 +231,7 @@ def test_a_feed_gap_is_repaired_from_rest_and_market_bars_prefers_it(db_dsn: str
                     stop.set()
                     await asyncio.wait_for(task, 30)
             assert px.stats["logins"] == 1, "the hub and REST share the client's session"
+            assert metrics.total("gap_repair_errors_total") >= 1, "the failed attempt was counted, then retried"
             closed = {row[0]: row[1:] for row in source(gw, "1m", gap_start - timedelta(minutes=1), gap_end)}
             assert closed, "the gap touched closed 1m bars"
             by_bucket = {b[0]: b for b in bars}
