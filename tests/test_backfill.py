@@ -22,6 +22,7 @@ from ingest import backfill as B
 from ingest.cli import main
 from ingest.config import Backfill, Config, Credentials, Ingest
 from ingest.fake_gateway import MES_M25, BackgroundGateway, FakeGateway, RateLimit
+from ingest.gaps import Gap, GapRepairer
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
 from ingest.projectx import GatewayError, ProjectXClient
@@ -303,3 +304,27 @@ def test_contracts_command_prints_a_table(monkeypatch: pytest.MonkeyPatch, capsy
             {"searchText": "zzz", "live": False}
         monkeypatch.setenv("PROJECTX_API_KEY", "")
         assert main(["contracts", "mnq", "--live"]) == 2
+
+
+def test_a_gap_in_the_evening_session_repairs_the_daily_bar_of_the_next_trading_date(db_dsn: str) -> None:
+    """A gap 22:30-22:40Z on 12 May belongs to trading date 13 May, whose 1d bar is labelled 13 May 00:00Z."""
+
+    async def scenario(gw: FakeGateway, px: ProjectXClient, conn: asyncpg.Connection) -> None:
+        async def fetch(conn, contract_id, timeframe, start, end):  # type: ignore[no-untyped-def]
+            return await B.fetch_into_history(conn, px, contract_id, timeframe, start, end)
+
+        repairer = GapRepairer(db_dsn, fetch, [MES_M25], ["1d", "4h", "5m"], Metrics(), interval_s=60)
+        evening = datetime(2025, 5, 12, 22, 30, tzinfo=UTC)
+        repairer.record(Gap(MES_M25, evening, evening + timedelta(minutes=10), "test"))
+        stop = asyncio.Event()
+        task = asyncio.create_task(repairer.run(stop))
+        await asyncio.wait_for(repairer.round_done.wait(), 20)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        day = datetime(2025, 5, 13, tzinfo=UTC)
+        assert await stored(conn, "1d") == source(gw, "1d", day, day)
+        assert [r[0] for r in await stored(conn, "4h")] == [datetime(2025, 5, 12, 22, tzinfo=UTC)]
+        assert [r[0] for r in await stored(conn, "5m")] == [datetime(2025, 5, 12, 22, 30, tzinfo=UTC),
+                                                             datetime(2025, 5, 12, 22, 35, tzinfo=UTC),
+                                                             datetime(2025, 5, 12, 22, 40, tzinfo=UTC)]
+    go(db_dsn, scenario)
