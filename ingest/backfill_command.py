@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest import config, db
-from ingest.backfill import BackfillResult, UnknownTimeframe, backfill, utc_text
+from ingest.backfill import BackfillResult, backfill, utc_text
 from ingest.config import ConfigError
 from ingest.projectx import LOGIN, MAX_BARS, GatewayError, ProjectXClient
 
@@ -72,6 +72,9 @@ async def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str, str]] = []
     conn = await db.connect()
     try:
+        known = {row[0] for row in await conn.fetch("SELECT timeframe FROM market.timeframes")}
+        if unknown := [tf for tf in timeframes if tf not in known]:
+            raise ConfigError(f"unknown timeframe(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         async with ProjectXClient(cfg.gateway.rest_url, cfg.credentials, live=cfg.gateway.live,
                                   history_per_30s=cfg.gateway.history_requests_per_30s,
                                   token_refresh_s=cfg.gateway.token_refresh_s) as client:
@@ -79,8 +82,6 @@ async def run(args: argparse.Namespace) -> int:
                 try:
                     results.append(await backfill(conn, client, contract_id, timeframe, args.since, until,
                                                   page_limit=page_limit))
-                except UnknownTimeframe as exc:
-                    raise ConfigError(str(exc)) from None
                 except (GatewayError, ValueError) as exc:
                     log.error("backfill of %s %s failed: %s (run it again to resume)", contract_id, timeframe, exc)
                     failures.append((contract_id, timeframe, str(exc)))

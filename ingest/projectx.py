@@ -372,7 +372,7 @@ class ProjectXClient:
             return None
         if status == 429:
             self.stats["throttled"] += 1
-            wait = retry_after(header, time.time())
+            wait = retry_after(header, self.clock())
             if wait is not None:
                 wait = min(wait, self.retry_after_max_s)
             raise _Retry("HTTP 429 (rate limited)" + ("" if wait is None else f", Retry-After {header}"), wait)
