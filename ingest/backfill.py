@@ -141,8 +141,6 @@ async def backfill(conn: asyncpg.Connection, client: ProjectXClient, contract_id
                  utc_text(oldest), utc_text(run["until"]))
         windows = [(run["until"], until, None, False)] if until > run["until"] else []
         windows.append((since, run["until"], oldest, True))
-    counts = (0, 0, 0)
-    oldest_seen: datetime | None = None
     try:
         for start, end, below, moves_oldest in windows:
             async for bars in pages(client, contract_id, unit, unit_number, start, end, limit=page_limit,
@@ -151,8 +149,6 @@ async def backfill(conn: asyncpg.Connection, client: ProjectXClient, contract_id
                     written = await store(conn, contract_id, timeframe, bars)
                     counts = tuple(await conn.fetchrow(PAGE_DONE_SQL, run_id, bars[0].t if moves_oldest else None,
                                                        len(bars), written))
-                if moves_oldest:
-                    oldest_seen = bars[0].t
                 _progress(contract_id, timeframe, run_id, counts, bars, written, since, top)
             if not moves_oldest:
                 await conn.execute("UPDATE internal.backfill_runs SET until = $2 WHERE run_id = $1", run_id, until)
@@ -163,7 +159,7 @@ async def backfill(conn: asyncpg.Connection, client: ProjectXClient, contract_id
         await _record_error(conn, run_id, exc)
         raise
     return BackfillResult(run_id, contract_id, timeframe, since, top, run is not None,
-                          row["oldest_bucket"] or oldest_seen, row["pages"], row["bars_received"],
+                          row["oldest_bucket"], row["pages"], row["bars_received"],
                           row["bars_written"], time.monotonic() - started)
 
 
