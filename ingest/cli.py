@@ -8,7 +8,17 @@ import logging
 import sys
 from pathlib import Path
 
-from ingest import __version__, db, ingest_command, logs, migrate, plot_command, timescale
+from ingest import (
+    __version__,
+    backfill_command,
+    contracts_command,
+    db,
+    ingest_command,
+    logs,
+    migrate,
+    plot_command,
+    timescale,
+)
 from ingest.config import ConfigError
 from ingest.fake_gateway import cli as fake_gateway_cli
 
@@ -47,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(run=run_migrate)
     fake_gateway_cli.add_parser(commands)
     ingest_command.add_parser(commands)
+    backfill_command.add_parser(commands)
+    contracts_command.add_parser(commands)
     plot_command.add_parser(commands)
     return parser
 

@@ -33,9 +33,15 @@ FROM market.feed_gaps AS g
 WHERE g.finalized_at IS NULL AND g.contract_id = any($1::text[])
 ORDER BY g.gap_start
 """
-BAR_START_SQL = """
-SELECT time_bucket(t.bucket_width, $2::timestamptz, 'America/Chicago', '2000-01-02 23:00:00+00')
-FROM market.timeframes AS t WHERE t.timeframe = $1
+# The label (history_bars.bucket) of the bar holding a time: its start, but 1d bars are labelled
+# 00:00 UTC of their trading date, which begins at 17:00 Chicago the evening before.
+BAR_LABEL_SQL = """
+SELECT CASE WHEN t.timeframe = '1d'
+    THEN ((b.start AT TIME ZONE 'America/Chicago')::date + 1)::timestamp AT TIME ZONE 'UTC' ELSE b.start END
+FROM market.timeframes AS t,
+    LATERAL (SELECT time_bucket(t.bucket_width, $2::timestamptz, 'America/Chicago', '2000-01-02 23:00:00+00')
+             AS start) AS b
+WHERE t.timeframe = $1
 """
 
 
@@ -95,14 +101,19 @@ class GapRepairer:
             self._unrecorded.pop(0)
             self.metrics.inc("gaps_recorded_total")
         for gap_id, contract_id, start, end in await conn.fetch(OPEN_GAPS_SQL, self.contracts):
-            await self._repair(conn, gap_id, contract_id, start, end)
+            try:
+                await self._repair(conn, gap_id, contract_id, start, end)
+            except (RuntimeError, ValueError) as exc:  # the gateway failed (GatewayError) or sent nonsense
+                self.metrics.inc("gap_repair_errors_total")
+                log.warning("repair of gap %d on %s failed (%s); will retry next round", gap_id, contract_id, exc)
 
     async def _repair(self, conn: asyncpg.Connection, gap_id: int, contract_id: str, start: datetime, end: datetime) -> None:
         fetched_at = datetime.now(UTC)
         written = 0
         for timeframe in self.timeframes:
-            window_start = await conn.fetchval(BAR_START_SQL, timeframe, start)
-            written += await self.fetch(conn, contract_id, timeframe, window_start, end)
+            first = await conn.fetchval(BAR_LABEL_SQL, timeframe, start)
+            last = await conn.fetchval(BAR_LABEL_SQL, timeframe, end)
+            written += await self.fetch(conn, contract_id, timeframe, first, last)
         final = fetched_at >= daily_close_after(end)
         await conn.execute(
             "UPDATE market.feed_gaps SET repaired_at = $2::timestamptz, bars_repaired = bars_repaired + $3,"
