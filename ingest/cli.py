@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ingest import __version__, coordinate_command, db, ingest_command, logs, migrate, timescale
+from ingest import __version__, coordinate_command, db, demo_command, ingest_command, logs, migrate, timescale
 from ingest.config import ConfigError
 from ingest.fake_gateway import cli as fake_gateway_cli
 
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake_gateway_cli.add_parser(commands)
     ingest_command.add_parser(commands)
     coordinate_command.add_parser(commands)
+    demo_command.add_parser(commands)
     return parser
 
 

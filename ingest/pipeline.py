@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import asyncpg
 
 from ingest import db
-from ingest.config import Config, Coordinator as CoordinatorSettings, Ingest, Rule
+from ingest.config import Config, Ingest, Rule
+from ingest.config import Coordinator as CoordinatorSettings
 from ingest.coordinator import Coordinator
 from ingest.fake_gateway import MES_M25, FakeGateway, Tape, load_bars
 from ingest.fake_gateway.bars import Bar, aggregate
@@ -110,7 +111,7 @@ class Pipeline:
     def done(self) -> bool:
         return self.clock >= self.end
 
-    async def __aenter__(self) -> Pipeline:
+    async def __aenter__(self) -> Self:
         self.conn = await db.connect(self.dsn)
         self._stack.push_async_callback(self.conn.close)
         tapes = tapes_for(self.contracts)
