@@ -59,8 +59,9 @@ class Coordinator:
 
     def status(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when connected; the details serve ``/healthz``."""
+        age = round(time.monotonic() - self.last_batch_at, 1) if self.last_batch_at else None
         return self.connected, {"connected": self.connected, "watermark": self.through,
-                                "consumer": self.settings.consumer}
+                                "consumer": self.settings.consumer, "last_batch_age_s": age}
 
     async def wait_until(self, predicate: Callable[[Coordinator], bool], timeout: float = 10.0) -> None:
         """Wait until ``predicate(self)`` holds after a committed batch or a change of connection (or already does)."""

@@ -10,7 +10,13 @@ from aiohttp import web
 from ingest.metrics import Metrics
 
 
-async def serve(port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]], host: str = "0.0.0.0") -> web.AppRunner:
+class HealthRunner(web.AppRunner):
+    """An AppRunner that knows its port (aiohttp's own has __slots__: no attribute can be added)."""
+
+    bound_port: int = 0
+
+
+async def serve(port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]], host: str = "0.0.0.0") -> HealthRunner:
     """Start the server; ``status()`` returns (healthy, details). Returns the runner (cleanup() stops it)."""
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -24,9 +30,9 @@ async def serve(port: int, metrics: Metrics, status: Callable[[], tuple[bool, di
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = HealthRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    runner.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined,union-attr]
+    runner.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner

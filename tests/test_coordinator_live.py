@@ -9,17 +9,25 @@ coordinator competing for the same work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
+import signal as signal_module
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import aiohttp
 import asyncpg
 import psycopg
 import pytest
 from conftest import SQL_DIR
-from pg_server import RootServer, is_root
+
+ROOT = SQL_DIR.parent
+from pg_server import RootServer, free_port, is_root
 from tcp_proxy import TcpProxy
 from test_coordinator import T0, h, signal
 
@@ -202,3 +210,48 @@ def test_database_restart_loses_and_repeats_nothing(own_server: RootServer) -> N
         assert_exactly_once(dsn, expected | more, through, c)
 
     asyncio.run(go())
+
+
+def test_the_command_serves_health_decides_and_stops_on_sigterm(db_dsn: str) -> None:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_dsn, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from ingest.cli import main; sys.exit(main())",
+                             "coordinate", "--consumer", "live", "--health-port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as http:
+            async def health() -> dict:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    return {"http": r.status, **await r.json()}
+
+            async with asyncio.timeout(20):
+                while True:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        if (h := await health())["http"] == 200:
+                            break
+                    await asyncio.sleep(0.05)
+                assert h["connected"] and h["consumer"] == "live"
+                through, expected = add_pairs(db_dsn, 0, 2)
+                while watermark_or_none(db_dsn) != through:
+                    await asyncio.sleep(0.05)
+                assert (await health())["watermark"] == through
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    assert "mechtrade_coordinator_decisions_total 2" in await r.text()
+        assert set(decided(db_dsn)) == expected
+
+    try:
+        asyncio.run(go())
+        proc.send_signal(signal_module.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, out
+        assert "decision(s)" in out
+    finally:
+        proc.kill()
+
+
+def watermark_or_none(dsn: str) -> int | None:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT last_signal_id FROM internal.coordinator_watermarks WHERE consumer = 'live'"
+                           ).fetchone()
+    return row[0] if row else None
