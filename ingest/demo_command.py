@@ -111,9 +111,11 @@ class View:
                 "", "\x1b[1mlatest 15m bars\x1b[0m"]
         rows += [f"  {b['bucket']:%H:%M}  O {b['open']:>9}  H {b['high']:>9}  L {b['low']:>9}  C {b['close']:>9}  "
                  f"V {b['volume']:>6}" for b in self.bars[-5:]]
-        rows += ["", f"\x1b[1msignals\x1b[0m ({len(self.signals)}, and {self.warmup_signals} from the warm-up history)"] + [f"  {_signal(s)}" for s in self.signals[-8:]]
+        rows += ["", f"\x1b[1msignals\x1b[0m ({len(self.signals)}, and {self.warmup_signals} from the warm-up)"]
+        rows += [f"  {_signal(s)}" for s in self.signals[-8:]]
         rows += ["", f"\x1b[1mdecisions\x1b[0m ({len(self.decisions)}, and {self.warmup_decisions} from the warm-up)"]
-        rows += [f"  \x1b[1;{32 if d['direction'] == 'long' else 31}m{_decision(d)}\x1b[0m" for d in self.decisions[-8:]]
+        rows += [f"  \x1b[1;{32 if d['direction'] == 'long' else 31}m{_decision(d)}\x1b[0m"
+                 for d in self.decisions[-8:]]
         self.out.write("\x1b[H\x1b[2J" + "\n".join(rows) + "\n")
         self.out.flush()
 

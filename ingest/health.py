@@ -16,7 +16,8 @@ class HealthRunner(web.AppRunner):
     bound_port: int = 0
 
 
-async def serve(port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]], host: str = "0.0.0.0") -> HealthRunner:
+async def serve(port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]],
+                host: str = "0.0.0.0") -> HealthRunner:
     """Start the server; ``status()`` returns (healthy, details). Returns the runner (cleanup() stops it)."""
 
     async def healthz(_request: web.Request) -> web.Response:

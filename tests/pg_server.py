@@ -84,7 +84,9 @@ class RootServer:
         return Server(host="127.0.0.1", port=self.port, user="postgres")
 
     def _pg_ctl_start(self) -> None:
-        options = " ".join(f"-c {k}={v}" for k, v in self.settings.items() if not k.startswith("timescaledb.") or "timescaledb" in self.settings.get("shared_preload_libraries", ""))
+        preloaded = "timescaledb" in self.settings.get("shared_preload_libraries", "")
+        options = " ".join(f"-c {k}={v}" for k, v in self.settings.items()
+                           if not k.startswith("timescaledb.") or preloaded)
         options += f" -p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir}"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
                   "-l", str(self.workdir / "server.log"), "-o", options, "start")
