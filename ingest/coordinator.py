@@ -5,7 +5,8 @@ of truth is ``signals.detected_signals`` past a durable watermark, read by ``sig
 at start, after every reconnect, on every notification and every ``poll_s``. Each batch is one
 transaction that writes the decisions and advances the watermark (see that function for why no
 signal is read twice or skipped), so a connection lost before COMMIT loses nothing but the batch,
-which the next connection does again.
+which the next connection does again. Rules the database rejects (an unknown timeframe or profile,
+a bad window) end ``run`` with a ConfigError instead of being retried.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from ingest import db
+from ingest.config import ConfigError
 from ingest.config import Coordinator as Settings
 from ingest.metrics import Metrics
 
@@ -120,10 +122,13 @@ class Coordinator:
     async def _batch(self, conn: asyncpg.Connection) -> int:
         """One transaction: decisions written, watermark advanced. Returns the signals read."""
         timeout = self.settings.query_timeout_s
-        async with conn.transaction():
-            raw = await conn.fetchval(BATCH_SQL, self.settings.consumer, self.rules, self.settings.batch_size,
-                                      timeout=timeout)
-            result = json.loads(raw)
+        try:
+            async with conn.transaction():
+                raw = await conn.fetchval(BATCH_SQL, self.settings.consumer, self.rules, self.settings.batch_size,
+                                          timeout=timeout)
+        except (asyncpg.InvalidParameterValueError, asyncpg.InvalidDatetimeFormatError) as exc:
+            raise ConfigError(f"coordinator settings rejected by the database: {exc}") from exc
+        result = json.loads(raw)
         self.last_batch_at = time.monotonic()
         if result["signals"]:
             self.metrics.inc("coordinator_batches_total")

@@ -3,6 +3,7 @@ watermark, the unique key and superseded signals behave as documented."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 
 from ingest import config
 from ingest.config import ConfigError, Rule
+from ingest.coordinator import Coordinator
 
 T0 = datetime(2025, 5, 6, 10, 0, tzinfo=UTC)
 C = "CON.F.US.MES.M25"
@@ -139,3 +141,34 @@ def test_rules_from_yaml_are_checked() -> None:
            '"window": "1 hour"}]'}
     with pytest.raises(ConfigError, match="kind"):
         config.load(env=env)
+
+
+@pytest.mark.parametrize(("rule", "problem"), [
+    ({"timeframes": ["2h", "15m"]}, "unknown timeframe 2h"),
+    ({"profile": "nope"}, "unknown profile nope"),
+    ({"window": "-1 hour"}, "is not a positive interval"),
+    ({"kind": "vote"}, "kind vote is not confluence"),
+])
+def test_rules_the_database_cannot_apply_are_refused(sql: psycopg.Connection, rule: dict, problem: str) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=problem):
+        coordinate(sql, [RULES[0] | rule])
+    assert sql.execute("SELECT count(*) FROM internal.coordinator_watermarks").fetchone() == (0,)
+
+
+def test_a_coordinator_with_bad_rules_stops_with_a_config_error(db_dsn: str) -> None:
+    settings = config.Coordinator(rules=(Rule("r", ("1h", "90m"), "1 hour"),), reconnect_initial_s=0.01)
+    with pytest.raises(ConfigError, match="unknown timeframe 90m"):
+        asyncio.run(asyncio.wait_for(Coordinator(settings, db_dsn).run(asyncio.Event()), 10))
+    with pytest.raises(ConfigError, match="interval"):
+        settings = config.Coordinator(rules=(Rule("r", ("1h", "15m"), "two hours"),))
+        asyncio.run(asyncio.wait_for(Coordinator(settings, db_dsn).run(asyncio.Event()), 10))
+
+
+def test_coordinator_settings_from_the_environment() -> None:
+    cfg = config.load(env={
+        "MECHTRADE_COORDINATOR_POLL_S": "0.5", "PORT": "9000",
+        "MECHTRADE_COORDINATOR_RULES": '[{"name": "a", "timeframes": ["4h", "1h"], "window": "6 hours", '
+                                       '"contracts": ["CON.F.US.MES.M25"]}]',
+    }).coordinator
+    assert (cfg.poll_s, cfg.health_port) == (0.5, 9000)
+    assert cfg.rules == (Rule("a", ("4h", "1h"), "6 hours", contracts=("CON.F.US.MES.M25",)),)

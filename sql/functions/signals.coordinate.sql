@@ -20,10 +20,40 @@ DECLARE
     v_read integer;
     v_decided integer := 0;
     v_result jsonb;
+    v_unknown text;
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 THEN
         RAISE EXCEPTION 'p_limit must be a positive number of signals, not %', p_limit
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- Rules are checked on every call, so a misconfigured coordinator fails at its first batch.
+    SELECT string_agg(DISTINCT problem, '; ') INTO v_unknown
+    FROM (
+        SELECT format('rule %s: kind %s is not confluence', r.value ->> 'name', r.value ->> 'kind') AS problem
+        FROM jsonb_array_elements(p_rules) AS r (value)
+        WHERE r.value ->> 'kind' IS DISTINCT FROM 'confluence'
+        UNION ALL
+        SELECT format('rule %s: unknown profile %s', r.value ->> 'name', r.value ->> 'profile')
+        FROM jsonb_array_elements(p_rules) AS r (value)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM signals.trend_profiles AS tp WHERE tp.profile = r.value ->> 'profile'
+        )
+        UNION ALL
+        SELECT format('rule %s: unknown timeframe %s', r.value ->> 'name', t.timeframe)
+        FROM jsonb_array_elements(p_rules) AS r (value)
+        CROSS JOIN LATERAL jsonb_array_elements_text(r.value -> 'timeframes') AS t (timeframe)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM market.timeframes AS mt WHERE mt.timeframe = t.timeframe
+        )
+        UNION ALL
+        SELECT format('rule %s: window %s is not a positive interval', r.value ->> 'name', r.value ->> 'window')
+        FROM jsonb_array_elements(p_rules) AS r (value)
+        WHERE coalesce((r.value ->> 'window')::interval <= INTERVAL '0', TRUE)
+    ) AS problems;
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid coordinator rules: %', v_unknown
+        USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     INSERT INTO internal.coordinator_watermarks (consumer) VALUES (p_consumer)
