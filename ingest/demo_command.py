@@ -32,8 +32,8 @@ nothing new: the ticks are duplicates and the signals are already known."""
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("demo", help="the whole pipeline on a replayed MES day, shown live",
                             description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--speed", type=float, default=120.0, metavar="X",
-                   help="market seconds per wall second (default 120: a 15-minute bar every 7.5 s); 0 = flat out")
+    p.add_argument("--speed", type=float, default=600.0, metavar="X",
+                   help="market seconds per wall second (default 600: a 15-minute bar every 1.5 s); 0 = flat out")
     p.add_argument("--hours", type=float, default=23.0, help="market hours to replay (default the whole session, 23)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many wall seconds")
     p.set_defaults(run=run)
@@ -53,7 +53,7 @@ class Summary:
     def lines(self) -> list[str]:
         bars = "  ".join(f"{tf} {self.bars.get(tf, 0)}" for tf in BAR_TIMEFRAMES)
         return [f"replayed   {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC",
-                f"ticks      {self.ticks}", f"bars       {bars}",
+                f"ticks      {self.ticks}", f"bars       {bars}  (closed)",
                 f"signals    {self.signals} ({self.live_signals} confirmed during the replay)",
                 f"decisions  {self.decisions} ({self.live_decisions} during the replay)"]
 
@@ -131,12 +131,14 @@ def _decision(d: asyncpg.Record) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if sys.stdout.isatty():  # progress lines would scroll the live view away: warnings only
+        logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
     summary = await demo(db.database_url(), speed=args.speed, hours=args.hours, duration=args.duration)
     print("\n".join(["", "summary", *summary.lines()]))
     return 0
 
 
-async def demo(dsn: str | None, *, speed: float = 120.0, hours: float = 23.0, duration: float | None = None,
+async def demo(dsn: str | None, *, speed: float = 600.0, hours: float = 23.0, duration: float | None = None,
                out: TextIO | None = None) -> Summary:
     """Migrate, run the pipeline over ``hours`` of the demo day, show it on ``out``, return the summary."""
     out = out or sys.stdout
@@ -188,7 +190,8 @@ async def _show(p: Pipeline, view: View, step: Step | None, seen: int) -> int:
 
 
 async def _bar_counts(conn: asyncpg.Connection, start: datetime, end: datetime) -> dict[str, int]:
+    """Bars built from the replayed ticks that closed by ``end``, per timeframe."""
     rows = await conn.fetch(
-        "SELECT timeframe, count(*) AS n FROM market.bars WHERE bucket >= $1 AND bucket < $2 AND source = 'ticks'"
-        " GROUP BY timeframe", start, end)
+        "SELECT timeframe, count(*) AS n FROM market.bars WHERE bucket >= $1 AND closes_at <= $2"
+        " AND source = 'ticks' GROUP BY timeframe", start, end)
     return {r["timeframe"]: r["n"] for r in rows}

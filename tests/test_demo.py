@@ -31,6 +31,7 @@ def test_a_short_demo_summary_matches_the_database(db_dsn: str, sql: psycopg.Con
     assert int(bars["5m"]) == len(five) == 48
     assert int(bars["15m"]) == len(aggregate(five, 2, 15)) == 16
     assert int(bars["1h"]) == len(aggregate(five, 3, 1)) == 4
+    assert (bars["4h"], bars["1d"]) == ("1", "0")  # 22:00-02:00 closed; the day has not
     signals = sql.execute("SELECT count(*), count(*) FILTER (WHERE confirmed_at >= %s) FROM signals.detected_signals",
                           (DAY_START,)).fetchone()
     assert summary["signals"] == signals
