@@ -14,11 +14,10 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import asyncpg
 
@@ -210,14 +209,8 @@ class Pipeline:
         """Wait until the coordinator has read every signal written so far."""
         await self.coordinator.wait_through(self.last_signal_id, timeout)
 
-    async def run(self, pace_s: float = 0.0, on_step: Callable[[Step], Any] | None = None) -> None:
-        """Step to the end, at most one step per ``pace_s`` wall seconds."""
-        loop = asyncio.get_running_loop()
-        due = loop.time()
+    async def run(self) -> None:
+        """Step to the end as fast as it goes, then wait for the coordinator."""
         while not self.done:
-            step = await self.step()
-            if on_step:
-                on_step(step)
-            due += pace_s
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            await self.step()
         await self.drain()
