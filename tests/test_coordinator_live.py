@@ -169,6 +169,7 @@ def test_two_coordinators_of_one_name_never_decide_a_signal_twice(db_dsn: str) -
             for w in pending:
                 w.cancel()
             assert all(w.exception() is None for w in done)
+        assert a.signals_read and b.signals_read, "both took batches: they really competed"
         assert_exactly_once(db_dsn, expected, through, a, b)
 
     asyncio.run(go())
