@@ -12,7 +12,9 @@ from ingest import (
     __version__,
     backfill_command,
     contracts_command,
+    coordinate_command,
     db,
+    demo_command,
     ingest_command,
     logs,
     migrate,
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_command.add_parser(commands)
     backfill_command.add_parser(commands)
     contracts_command.add_parser(commands)
+    coordinate_command.add_parser(commands)
+    demo_command.add_parser(commands)
     plot_command.add_parser(commands)
     return parser
 

@@ -1,7 +1,8 @@
 """Configuration: ``config/mechtrade.yaml`` (or ``--config``), overridden by the environment.
 
 Every key ``section.key`` can be overridden by ``MECHTRADE_SECTION_KEY``; the contract list by
-``MECHTRADE_CONTRACTS`` (comma separated); the health port also by ``PORT``. Credentials come only
+``MECHTRADE_CONTRACTS`` (comma separated); the coordinator's rules by ``MECHTRADE_COORDINATOR_RULES``
+(a JSON list); the health port also by ``PORT``. Credentials come only
 from the environment and are never part of ``repr`` or logs.
 """
 
@@ -53,6 +54,75 @@ class Backfill:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A combination rule: ``confluence`` = starts of one direction on every timeframe within ``window``."""
+
+    name: str
+    timeframes: tuple[str, ...]
+    window: str
+    kind: str = "confluence"
+    profile: str = "swing"
+    contracts: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "timeframes": list(self.timeframes), "contracts": list(self.contracts)}
+
+
+DEFAULT_RULES = (Rule("confluence_1h_15m", ("1h", "15m"), "2 hours"),)
+RULE_KINDS = ("confluence",)
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    consumer: str = "default"
+    poll_s: float = 5.0
+    batch_size: int = 500
+    query_timeout_s: float = 60.0
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    health_port: int = 8081
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+
+
+def _rules(raw: Any) -> tuple[Rule, ...]:
+    """Rules from the YAML list (or a JSON string, from the environment), checked."""
+    if isinstance(raw, str):
+        raw = yaml.safe_load(raw)
+    if not isinstance(raw, list | tuple) or not raw:
+        raise ConfigError("coordinator.rules: a non-empty list of rules is needed")
+    rules: list[Rule] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, Rule):
+            rules.append(item)
+            continue
+        key = f"coordinator.rules[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{key}: a mapping is needed, not {item!r}")
+        known = {f.name for f in dataclasses.fields(Rule)}
+        if unknown := set(item) - known:
+            raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(unknown))}")
+        if missing := {"name", "timeframes", "window"} - set(item):
+            raise ConfigError(f"{key}: missing {', '.join(sorted(missing))}")
+        rule = Rule(
+            name=str(item["name"]),
+            timeframes=_coerce(item["timeframes"], (), f"{key}.timeframes"),
+            window=str(item["window"]),
+            kind=str(item.get("kind", "confluence")),
+            profile=str(item.get("profile", "swing")),
+            contracts=_coerce(item.get("contracts") or (), (), f"{key}.contracts"),
+        )
+        if rule.kind not in RULE_KINDS:
+            raise ConfigError(f"{key}.kind: {rule.kind!r} is not one of {', '.join(RULE_KINDS)}")
+        if len(rule.timeframes) < 2 or len(set(rule.timeframes)) != len(rule.timeframes):
+            raise ConfigError(f"{key}.timeframes: two or more distinct timeframes are needed")
+        rules.append(rule)
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        raise ConfigError("coordinator.rules: rule names must be unique")
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
 class Credentials:
     username: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
@@ -68,6 +138,7 @@ class Config:
     contracts: tuple[str, ...] = ()
     ingest: Ingest = Ingest()
     backfill: Backfill = Backfill()
+    coordinator: Coordinator = Coordinator()
     credentials: Credentials = field(default_factory=Credentials, repr=False)
 
 
@@ -95,6 +166,14 @@ def _section(cls: type, values: dict[str, Any], name: str, env: dict[str, str]) 
     return cls(**merged)
 
 
+def _coordinator(values: dict[str, Any], env: dict[str, str]) -> Coordinator:
+    values = dict(values)
+    rules = _rules(env.get("MECHTRADE_COORDINATOR_RULES", values.pop("rules", DEFAULT_RULES)))
+    env = {k: v for k, v in env.items() if k != "MECHTRADE_COORDINATOR_RULES"}
+    section = _section(Coordinator, {**values, "rules": ()}, "coordinator", env)
+    return dataclasses.replace(section, rules=rules)
+
+
 def load(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     path = path or Path(env.get("MECHTRADE_CONFIG", DEFAULT_FILE))
@@ -103,15 +182,17 @@ def load(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
         data = yaml.safe_load(path.read_text()) or {}
     elif path != DEFAULT_FILE:
         raise ConfigError(f"configuration file {path} does not exist")
-    if unknown := set(data) - {"gateway", "contracts", "ingest", "backfill"}:
+    if unknown := set(data) - {"gateway", "contracts", "ingest", "backfill", "coordinator"}:
         raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))} in {path}")
     if "PORT" in env:
         env.setdefault("MECHTRADE_INGEST_HEALTH_PORT", env["PORT"])
+        env.setdefault("MECHTRADE_COORDINATOR_HEALTH_PORT", env["PORT"])
     contracts = _coerce(env.get("MECHTRADE_CONTRACTS", data.get("contracts") or ()), (), "contracts")
     return Config(
         gateway=_section(Gateway, data.get("gateway") or {}, "gateway", env),
         contracts=contracts,
         ingest=_section(Ingest, data.get("ingest") or {}, "ingest", env),
         backfill=_section(Backfill, data.get("backfill") or {}, "backfill", env),
+        coordinator=_coordinator(data.get("coordinator") or {}, env),
         credentials=Credentials(env.get("PROJECTX_USERNAME", ""), env.get("PROJECTX_API_KEY", "")),
     )

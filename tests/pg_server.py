@@ -80,11 +80,21 @@ class RootServer:
         shutil.chown(self.workdir, user=self.run_as)
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
                   "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-        options = " ".join(f"-c {k}={v}" for k, v in self.settings.items() if not k.startswith("timescaledb.") or "timescaledb" in self.settings.get("shared_preload_libraries", ""))
+        self._pg_ctl_start()
+        return Server(host="127.0.0.1", port=self.port, user="postgres")
+
+    def _pg_ctl_start(self) -> None:
+        preloaded = "timescaledb" in self.settings.get("shared_preload_libraries", "")
+        options = " ".join(f"-c {k}={v}" for k, v in self.settings.items()
+                           if not k.startswith("timescaledb.") or preloaded)
         options += f" -p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir}"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
                   "-l", str(self.workdir / "server.log"), "-o", options, "start")
-        return Server(host="127.0.0.1", port=self.port, user="postgres")
+
+    def restart(self) -> None:
+        """Stop the server (fast: sessions are cut, as in a crash or a failover) and start it again."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():

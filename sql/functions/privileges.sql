@@ -25,3 +25,8 @@ signals.trend_profiles,
 signals.trend_rules,
 signals.trend_jobs
 TO mechtrade_analyst;
+
+-- Coordinator: decisions are for analysts to read; the coordinator role only runs batches.
+GRANT USAGE ON SCHEMA signals TO mechtrade_coordinator;
+GRANT SELECT ON signals.decisions TO mechtrade_analyst;
+GRANT EXECUTE ON FUNCTION signals.coordinate(text, jsonb, integer) TO mechtrade_coordinator;
