@@ -63,7 +63,7 @@ class Run:
         sends: dict[tuple, list[float]] = defaultdict(list)
         for item, at in self.sent:
             tick = parse_gateway_trade([MES_M25, [item]], {MES_M25}).ticks[0]
-            sends[tick.key()[:5]].append(at)
+            sends[tick[:5]].append(at)
         return [(c - s) * 1000 for key, times in sends.items()
                 for s, c in zip(sorted(times), sorted(self.committed[key]), strict=False)]
 
@@ -150,7 +150,7 @@ async def replay(dsn: str, spill: Path, *, speed: float | None = None, trades: i
     committed: dict[tuple, list[float]] = defaultdict(list)
     for ticks, at in commits:
         for t in ticks:
-            committed[t.key()[:5]].append(at)
+            committed[t[:5]].append(at)
     return Run(started, sent, committed)
 
 

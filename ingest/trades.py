@@ -9,24 +9,21 @@ the same message maps onto the same keys.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
+    """One trade; the tuple itself is the row of ``market.ticks`` and its key."""
+
     contract_id: str
     ts: datetime
     price: Decimal
     size: int
     side: int
     seq: int = 0
-
-    def key(self) -> tuple:
-        return (self.contract_id, self.ts, self.price, self.size, self.side, self.seq)
 
 
 @dataclass
@@ -54,6 +51,8 @@ def parse_timestamp(text: str) -> datetime:
         ts = datetime.fromisoformat(text)
     except ValueError:
         raise BadField("timestamp", f"not ISO 8601: {text[:40]!r}") from None
+    if ts.tzinfo is UTC:
+        return ts
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
@@ -126,8 +125,8 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -
             problems["bad_number"] += 1
             detail = detail or str(exc)
             continue
-        print_ = (tick.ts, tick.price, tick.size, tick.side)
+        print_ = tick[1:5]
         seq = seen.get(print_, 0)
         seen[print_] = seq + 1
-        ticks.append(dataclasses.replace(tick, seq=seq) if seq else tick)
+        ticks.append(tick._replace(seq=seq) if seq else tick)
     return Parsed(ticks, problems, detail)

@@ -51,7 +51,7 @@ async def _insert(conn: asyncpg.Connection, ticks: Sequence[Tick]) -> int:
     """
     try:
         await conn.copy_records_to_table("ticks", schema_name="market", columns=TICK_COLUMNS,
-                                         records=[t.key() for t in ticks], timeout=30)
+                                         records=ticks, timeout=30)
         return len(ticks)
     except asyncpg.UniqueViolationError:
         return await conn.fetchval(INSERT_SQL, *_columns(ticks), timeout=30)
@@ -201,6 +201,8 @@ class TickWriter:
 
     async def _step(self) -> bool:
         """One unit of work; True if something was written."""
+        if not self._closing:
+            await self._connection()  # connected before the first tick, so an outage shows at once
         if self.spill.pending() and not self._buffer_is_urgent():
             await self._replay_one_file()
             return True
