@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 RAILWAY = {"ingester": ROOT / "railway.toml", "coordinator": ROOT / "deploy" / "railway.coordinator.toml"}
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-APP_SERVICES = ("migrate", "ingester", "coordinator")
+APP_SERVICES = ("migrate", "ingester", "coordinator", "demo")
 PLATFORM_VARIABLES = {"RAILWAY_ENVIRONMENT"}  # set by Railway itself
 
 
@@ -74,7 +74,7 @@ def test_compose_services_run_real_commands(name: str) -> None:
     require_subcommand(compose_subcommand(service))
     if name != "migrate":
         assert service["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
-        assert service["restart"] == "unless-stopped"
+        assert service["restart"] == ("no" if name == "demo" else "unless-stopped")
 
 
 def test_compose_database_and_demo_switch() -> None:
