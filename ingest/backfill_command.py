@@ -55,8 +55,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    if not cfg.credentials.present:
-        raise ConfigError("PROJECTX_USERNAME and PROJECTX_API_KEY are not set")
+    cfg.credentials.require()
     contracts = args.contract or list(cfg.contracts)
     if not contracts:
         raise ConfigError("no contract: give --contract or configure contracts")

@@ -131,6 +131,12 @@ class Credentials:
     def present(self) -> bool:
         return bool(self.username and self.api_key)
 
+    def require(self, alternative: str = "") -> None:
+        """ConfigError unless both are set; ``alternative`` tells what else the user can do."""
+        if not self.present:
+            raise ConfigError("PROJECTX_USERNAME and PROJECTX_API_KEY are not set" +
+                              (f" ({alternative})" if alternative else ""))
+
 
 @dataclass(frozen=True)
 class Config:

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 from ingest import config
-from ingest.config import ConfigError
 from ingest.projectx import Contract, GatewayError, ProjectXClient
 
 log = logging.getLogger("mechtrade.contracts")
@@ -33,8 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    if not cfg.credentials.present:
-        raise ConfigError("PROJECTX_USERNAME and PROJECTX_API_KEY are not set")
+    cfg.credentials.require()
     async with ProjectXClient(cfg.gateway.rest_url, cfg.credentials, live=args.live,
                               token_refresh_s=cfg.gateway.token_refresh_s) as client:
         try:

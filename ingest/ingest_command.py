@@ -47,9 +47,8 @@ async def run(args: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
         if demo_requested(args):
             cfg = await _start_fake_gateway(stack, cfg, args.speed)
-        elif not cfg.credentials.present:
-            raise ConfigError("PROJECTX_USERNAME and PROJECTX_API_KEY are not set "
-                              "(or run with --fake-gateway for a demo feed)")
+        else:
+            cfg.credentials.require("or run with --fake-gateway for a demo feed")
         if not cfg.contracts:
             raise ConfigError("no contracts configured (contracts: in the config file, or MECHTRADE_CONTRACTS)")
 
