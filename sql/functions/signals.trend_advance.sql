@@ -30,6 +30,8 @@ DECLARE
     v_h numeric[];
     v_head internal.trend_watermarks;
     v_job signals.trend_jobs;
+    v_keep_no bigint;
+    v_keep_ts timestamptz;
     v_l numeric[];
     v_n integer;
     v_new integer := 0;
@@ -84,13 +86,17 @@ BEGIN
                 ) - 1
             )
         );
-        SELECT ti.bucket INTO v_check_from
+        -- From the first bar still kept there (retention below keeps the whole window, but a
+        -- recheck_bars raised since the last run reaches bars already pruned).
+        SELECT ti.bar_no, ti.bucket INTO v_check_no, v_check_from
         FROM internal.trend_inputs AS ti
         WHERE
             ti.contract_id = p_contract_id
             AND ti.timeframe = p_timeframe
             AND ti.profile = p_profile
-            AND ti.bar_no = v_check_no;
+            AND ti.bar_no >= v_check_no
+        ORDER BY ti.bar_no
+        LIMIT 1;
         SELECT min(coalesce(now_bars.bucket, seen.bucket)) INTO v_changed
         FROM (
             SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
@@ -301,24 +307,6 @@ BEGIN
             AND c.superseded_at IS NULL;
     END IF;
 
-    INSERT INTO internal.trend_inputs (
-        contract_id, timeframe, profile, bucket, bar_no, open, high, low, close
-    )
-    SELECT
-        p_contract_id,
-        p_timeframe,
-        p_profile,
-        t.bucket,
-        v_from_no + v_new_from - 2 + t.ord,
-        t.open,
-        t.high,
-        t.low,
-        t.close
-    FROM unnest(
-        v_ts[v_new_from:], v_o[v_new_from:], v_h[v_new_from:], v_l[v_new_from:],
-        v_c[v_new_from:]
-    ) WITH ORDINALITY AS t (bucket, open, high, low, close, ord);
-
     IF v_final.at_ts IS NOT NULL THEN
         INSERT INTO internal.trend_checkpoints (
             contract_id, timeframe, profile, bar_ts, bar_no, state
@@ -328,6 +316,86 @@ BEGIN
         )
         ON CONFLICT (contract_id, timeframe, profile, bar_ts)
         DO UPDATE SET bar_no = excluded.bar_no, state = excluded.state, created_at = now();
+
+        -- Retention: keep only what a later run can reach. A recheck compares bars from
+        -- v_check_no on (as computed at the top from this state); a change there rewinds to the
+        -- newest checkpoint before it, so that one and every newer checkpoint stay, and inputs
+        -- stay from the earliest bar any of them (the watermark included) replays from.
+        v_check_no := greatest(
+            1,
+            least(
+                v_final.at_bar - v_job.recheck_bars + 1,
+                (
+                    SELECT min(s.value::text::bigint)
+                    FROM jsonb_each(v_final.state) AS s
+                    WHERE jsonb_typeof(s.value) = 'number'
+                ) - 1
+            )
+        );
+        SELECT cp.bar_ts INTO v_keep_ts
+        FROM internal.trend_checkpoints AS cp
+        WHERE
+            cp.contract_id = p_contract_id
+            AND cp.timeframe = p_timeframe
+            AND cp.profile = p_profile
+            AND cp.bar_no < v_check_no
+        ORDER BY cp.bar_ts DESC
+        LIMIT 1;
+        SELECT
+            greatest(
+                1,
+                least(
+                    v_check_no,
+                    min(
+                        least(
+                            cp.bar_no,
+                            (
+                                SELECT min(s.value::text::bigint)
+                                FROM jsonb_each(cp.state) AS s
+                                WHERE jsonb_typeof(s.value) = 'number'
+                            )
+                        ) - 1
+                    )
+                )
+            )
+        INTO v_keep_no
+        FROM internal.trend_checkpoints AS cp
+        WHERE
+            cp.contract_id = p_contract_id
+            AND cp.timeframe = p_timeframe
+            AND cp.profile = p_profile
+            AND cp.bar_ts >= coalesce(v_keep_ts, '-infinity');
+        DELETE FROM internal.trend_checkpoints AS cp
+        WHERE
+            cp.contract_id = p_contract_id
+            AND cp.timeframe = p_timeframe
+            AND cp.profile = p_profile
+            AND cp.bar_ts < v_keep_ts;
+        DELETE FROM internal.trend_inputs AS ti
+        WHERE
+            ti.contract_id = p_contract_id
+            AND ti.timeframe = p_timeframe
+            AND ti.profile = p_profile
+            AND ti.bar_no < v_keep_no;
+
+        INSERT INTO internal.trend_inputs (
+            contract_id, timeframe, profile, bucket, bar_no, open, high, low, close
+        )
+        SELECT
+            p_contract_id,
+            p_timeframe,
+            p_profile,
+            t.bucket,
+            v_from_no + v_new_from - 2 + t.ord,
+            t.open,
+            t.high,
+            t.low,
+            t.close
+        FROM unnest(
+            v_ts[v_new_from:], v_o[v_new_from:], v_h[v_new_from:], v_l[v_new_from:],
+            v_c[v_new_from:]
+        ) WITH ORDINALITY AS t (bucket, open, high, low, close, ord)
+        WHERE v_from_no + v_new_from - 2 + t.ord >= v_keep_no;
         INSERT INTO internal.trend_watermarks AS w (
             contract_id, timeframe, profile, bar_no, bar_ts, state
         )
