@@ -1,7 +1,8 @@
 -- Bounded detector state: each trend job run now prunes the checkpoints and analysed bars that no
 -- later run can reach (signals.trend_advance), so internal.trend_checkpoints and
 -- internal.trend_inputs stay at about recheck_bars rows per series instead of growing forever.
--- The retention follows from signals.trend_jobs.recheck_bars; there is no separate setting.
+-- The retention follows from signals.trend_jobs.recheck_bars; there is no separate setting. The
+-- first run of each job after this migration deletes the backlog its series accumulated so far.
 
 -- Where a replay from a checkpoint starts, stored so retention need not unpack every state.
 ALTER TABLE internal.trend_checkpoints ADD COLUMN replay_from bigint;
