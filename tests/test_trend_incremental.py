@@ -14,6 +14,7 @@ import asyncio
 import csv
 import json
 import random
+import shutil
 from pathlib import Path
 
 import asyncpg
@@ -239,11 +240,11 @@ def test_one_notify_per_run_and_reruns_are_no_ops(sql: psycopg.Connection, db_ds
     assert sql.execute("SELECT runs FROM internal.trend_watermarks").fetchone() == (1,)
 
 
-def _migrate(dsn: str) -> None:
+def _migrate(dsn: str, sql_dir: Path | None = None) -> None:
     async def go() -> None:
         conn = await asyncpg.connect(dsn)
         try:
-            await migrate.migrate(conn)
+            await migrate.migrate(conn, sql_dir)
         finally:
             await conn.close()
 
@@ -451,3 +452,55 @@ def test_raising_recheck_bars_after_pruning(sql: psycopg.Connection) -> None:
     result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]
     assert result["recomputed_from"] is not None
     assert current(sql, profile, tf) == recomputed(sql, profile, tf)
+
+
+def test_upgrade_prunes_the_state_kept_before_retention(
+    sql: psycopg.Connection, empty_db_dsn: str, tmp_path: Path
+) -> None:
+    """Migration 0022 on a database whose jobs kept every checkpoint and bar: the next run prunes."""
+    profile, tf = "baseline", "4h"
+    rows = bars(tf)
+    # The state the jobs kept before 0022: every checkpoint and every bar (a window wider than
+    # the series keeps them all), made here on the current schema.
+    job = configure(sql, profile, recheck_bars=10_000)
+    insert(sql, rows[:100])
+    run(sql, job)
+    for row in rows[100:250]:
+        insert(sql, [row])
+        run(sql, job)
+    tables = {
+        "market.history_bars": "contract_id, timeframe, bucket, open, high, low, close, volume",
+        "signals.trend_jobs": "contract_id, timeframe, profile, scheduled",
+        "signals.detected_signals": "contract_id, timeframe, profile, signal_type, timestamp,"
+                                    " signal_price, confirmed_at, details, detected_at",
+        "internal.trend_watermarks": "contract_id, timeframe, profile, bar_no, bar_ts, state, runs",
+        "internal.trend_checkpoints": "contract_id, timeframe, profile, bar_ts, bar_no, state",
+        "internal.trend_inputs": "contract_id, timeframe, profile, bucket, bar_no, open, high, low, close",
+    }
+    assert sql.execute("SELECT count(*) FROM internal.trend_checkpoints").fetchone() == (151,)
+    replay_from = sql.execute("SELECT bar_ts, replay_from FROM internal.trend_checkpoints ORDER BY 1").fetchall()
+
+    old_sql = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "sql", tmp_path / "sql"))
+    (old_sql / "migrations" / "0022_trend_state_retention.sql").unlink()
+    _migrate(empty_db_dsn, old_sql)
+    with psycopg.connect(empty_db_dsn, autocommit=True) as old:
+        for table, cols in tables.items():
+            quoted = cols.replace("timestamp,", '"timestamp",')
+            data = sql.execute(f"SELECT {quoted} FROM {table}").fetchall()
+            with old.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols.split(',')))})",
+                    [tuple(psycopg.types.json.Jsonb(v) if isinstance(v, dict) else v for v in r) for r in data],
+                )
+        _migrate(empty_db_dsn)
+        # 0022 derives where each checkpoint's replay starts as the detector does.
+        assert old.execute("SELECT bar_ts, replay_from FROM internal.trend_checkpoints ORDER BY 1").fetchall() \
+            == replay_from
+        old.execute("UPDATE signals.trend_jobs SET recheck_bars = 30")
+        insert(old, rows[250:])
+        old.execute("CALL run_job(%s)", (job_id(old, profile),))
+        n, first, cps = old.execute(
+            "SELECT (SELECT bar_no FROM internal.trend_watermarks), (SELECT min(bar_no) FROM internal.trend_inputs),"
+            " (SELECT count(*) FROM internal.trend_checkpoints)").fetchone()
+        assert n == len(rows) and n - first < 30 + 50 and cps <= 3
+        assert current(old, profile) == recomputed(old, profile)
