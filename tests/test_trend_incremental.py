@@ -4,6 +4,8 @@ Each test configures a series in ``signals.trend_jobs`` (which registers a pause
 feeds the real MES 4h bars into ``market.history_bars`` and runs the job with ``CALL run_job``. The
 current signals (``superseded_at IS NULL``) must then equal ``signals.trend_starts`` over the same
 bars: one bar at a time, in random chunks, after a crash, and after bars change or appear late.
+The retention tests run the 5m series (11,324 bars) to check that the detector state the jobs
+keep stays within the recheck window while the signals stay exact.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import csv
 import json
 import random
+import shutil
 from pathlib import Path
 
 import asyncpg
@@ -237,11 +240,11 @@ def test_one_notify_per_run_and_reruns_are_no_ops(sql: psycopg.Connection, db_ds
     assert sql.execute("SELECT runs FROM internal.trend_watermarks").fetchone() == (1,)
 
 
-def _migrate(dsn: str) -> None:
+def _migrate(dsn: str, sql_dir: Path | None = None) -> None:
     async def go() -> None:
         conn = await asyncpg.connect(dsn)
         try:
-            await migrate.migrate(conn)
+            await migrate.migrate(conn, sql_dir)
         finally:
             await conn.close()
 
@@ -307,3 +310,197 @@ def test_analyst_reads_signals_but_not_state(sql: psycopg.Connection) -> None:
             sql.execute("SELECT signals.trend_advance(%s, '4h', 'variant_b')", (C,))
     finally:
         sql.execute("RESET ROLE")
+
+
+# Retention: each run prunes the checkpoints and analysed bars (inputs) no later run can reach.
+
+def state_refs(state: dict) -> list[int]:
+    """The bar numbers a detector state refers to (what the job rechecks besides recheck_bars)."""
+    return [v for v in state.values() if isinstance(v, int)]
+
+
+def detector_state(sql: psycopg.Connection, timeframe: str) -> dict:
+    n, state = sql.execute("SELECT bar_no, state FROM internal.trend_watermarks WHERE timeframe = %s",
+                           (timeframe,)).fetchone()
+    inputs = sql.execute(
+        "SELECT count(*), min(bar_no), max(bar_no), max(bar_no) - min(bar_no) + 1 FROM internal.trend_inputs"
+        " WHERE timeframe = %s", (timeframe,)).fetchone()
+    checkpoints = sql.execute(
+        "SELECT count(*), min(bar_no), max(bar_no) FROM internal.trend_checkpoints WHERE timeframe = %s",
+        (timeframe,)).fetchone()
+    return {"n": n, "state": state, "inputs": inputs, "checkpoints": checkpoints}
+
+
+def superseded_count(sql: psycopg.Connection) -> int:
+    return sql.execute("SELECT count(*) FROM signals.detected_signals WHERE superseded_at IS NOT NULL").fetchone()[0]
+
+
+def oldest_compared(n: int, state: dict, recheck_bars: int) -> int:
+    """The oldest bar the next run compares with market.bars (signals.trend_advance's v_check_no)."""
+    return max(1, min([n - recheck_bars + 1] + [r - 1 for r in state_refs(state)]))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_state_stays_bounded_and_signals_equal_full_recompute(sql: psycopg.Connection, profile: str) -> None:
+    """11,324 5m bars in random chunks: the state stays within the recheck window, the signals exact."""
+    recheck, max_chunk, tf = 30, 40, "5m"
+    job = configure(sql, profile, timeframe=tf, recheck_bars=recheck)
+    rows, rng = bars(tf), random.Random(20251124)
+    insert(sql, rows[:300], tf)
+    run(sql, job)
+    k, age, most, runs = 300, 0, 0, 1
+    while k < len(rows):
+        step = 1 if rng.random() < 0.3 else rng.randint(1, max_chunk)
+        insert(sql, rows[k:k + step], tf)
+        k += step
+        run(sql, job)
+        runs += 1
+        if rng.random() < 0.1:
+            run(sql, job)  # a run that sees no new bar changes nothing
+        got = detector_state(sql, tf)
+        n, state = got["n"], got["state"]
+        count, first, last, span = got["inputs"]
+        cp_count, cp_first, cp_last = got["checkpoints"]
+        assert last == cp_last == n and count == span  # the newest bars, contiguous
+        # The window: the last recheck_bars bars and every bar the state refers to (age: how far
+        # back the state has reached so far; every checkpoint kept was the watermark of a run).
+        age = max([age] + [n - r for r in state_refs(state)])
+        compared = oldest_compared(n, state, recheck)
+        # Kept: the bars compared, the newest checkpoint before them (at most one chunk further
+        # back, as each run checkpoints its last bar) and what a replay from it reads (its state's
+        # bars, the one before the oldest).
+        bound = max(recheck, age + 2) + max_chunk + age + 1
+        assert count <= bound, (n, count, bound)
+        assert first <= compared  # nothing a recheck compares was pruned
+        assert cp_first >= first and cp_count <= count  # every checkpoint sits on a kept bar
+        if k > 300 + recheck + max_chunk + age + 2:
+            # A recompute from any compared bar has a start state and the bars to replay from it.
+            start = sql.execute(
+                "SELECT replay_from FROM internal.trend_checkpoints WHERE timeframe = %s AND bar_no < %s"
+                " ORDER BY bar_ts DESC LIMIT 1", (tf, compared)).fetchone()
+            assert start is not None and start[0] >= first
+        most = max(most, count)
+    assert current(sql, profile, tf) == recomputed(sql, profile, tf)
+    assert superseded_count(sql) == 0
+    # Bounded in absolute terms too: a few windows, not the 11,324 bars analysed over some 750 runs.
+    assert most <= 3 * recheck + max_chunk + 2 * age and most < len(rows) // 20, (most, age, runs)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_late_change_after_pruning(sql: psycopg.Connection, profile: str) -> None:
+    """A change inside the kept window recomputes from a nearby checkpoint; one before it is not seen."""
+    recheck, tf = 40, "5m"
+    job = configure(sql, profile, timeframe=tf, recheck_bars=recheck)
+    rows = bars(tf)[:3000]
+    insert(sql, rows[:1000], tf)
+    run(sql, job)
+    for k in range(1000, len(rows) - 1):
+        insert(sql, [rows[k]], tf)
+        run(sql, job)
+    kept = detector_state(sql, tf)["inputs"][0]
+    assert kept < 200
+
+    # Inside the window: a much lower low 20 bars back. The job rewinds to a checkpoint before it
+    # (not to the start of the series) and supersedes what no longer holds.
+    late = rows[-20]["timestamp"]
+    sql.execute("UPDATE market.history_bars SET low = low - 40 WHERE timeframe = %s AND bucket = %s", (tf, late))
+    insert(sql, [rows[-1]], tf)
+    result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]
+    assert result["recomputed_from"] is not None and result["bars"] <= 2 * kept
+    assert current(sql, profile, tf) == recomputed(sql, profile, tf)
+    assert superseded_count(sql) > 0
+
+    # Before the kept range: bar 500 of 3000 is no longer compared, so the change goes unnoticed
+    # (the documented limit) until an operator names it; then the whole series is recomputed, as
+    # no checkpoint that old is kept.
+    before, withdrawn = current(sql, profile, tf), superseded_count(sql)
+    old = rows[499]["timestamp"]
+    sql.execute("UPDATE market.history_bars SET high = high + 40 WHERE timeframe = %s AND bucket = %s", (tf, old))
+    more = bars(tf)[3000:3001]
+    insert(sql, more, tf)
+    result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]
+    assert result["recomputed_from"] is None and result["bars"] == 1
+    assert set(before) <= set(current(sql, profile, tf)) and superseded_count(sql) == withdrawn
+    result = sql.execute("SELECT signals.trend_advance(%s, %s, %s, p_changed_from => %s)",
+                         (C, tf, profile, old)).fetchone()[0]
+    assert result["recomputed_from"] is not None and result["bars"] == 3001
+    assert result["superseded"] > 0  # the change mattered
+    assert current(sql, profile, tf) == recomputed(sql, profile, tf)
+    assert detector_state(sql, tf)["inputs"][0] <= kept + 1
+
+
+def test_raising_recheck_bars_after_pruning(sql: psycopg.Connection) -> None:
+    """A wider window than what was kept compares the bars still kept, without recomputing."""
+    profile, tf = "swing", "5m"
+    job = configure(sql, profile, timeframe=tf, recheck_bars=10)
+    rows = bars(tf)[:600]
+    insert(sql, rows[:500], tf)
+    run(sql, job)
+    for k in range(500, 550):
+        insert(sql, [rows[k]], tf)
+        run(sql, job)
+    sql.execute("UPDATE signals.trend_jobs SET recheck_bars = 400 WHERE timeframe = %s", (tf,))
+    kept = detector_state(sql, tf)["inputs"][0]
+    for k in range(550, 600):
+        insert(sql, [rows[k]], tf)
+        result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]
+        assert result["recomputed_from"] is None and result["bars"] == 1
+    # The window grows back with the new bars (up to 400), and changes in it are still found.
+    assert detector_state(sql, tf)["inputs"][0] >= kept + 50
+    sql.execute("UPDATE market.history_bars SET low = low - 40 WHERE timeframe = %s AND bucket = %s",
+                (tf, rows[560]["timestamp"]))
+    result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]
+    assert result["recomputed_from"] is not None
+    assert current(sql, profile, tf) == recomputed(sql, profile, tf)
+
+
+def test_upgrade_prunes_the_state_kept_before_retention(
+    sql: psycopg.Connection, empty_db_dsn: str, tmp_path: Path
+) -> None:
+    """Migration 0022 on a database whose jobs kept every checkpoint and bar: the next run prunes."""
+    profile, tf = "baseline", "4h"
+    rows = bars(tf)
+    # The state the jobs kept before 0022: every checkpoint and every bar (a window wider than
+    # the series keeps them all), made here on the current schema.
+    job = configure(sql, profile, recheck_bars=10_000)
+    insert(sql, rows[:100])
+    run(sql, job)
+    for row in rows[100:250]:
+        insert(sql, [row])
+        run(sql, job)
+    tables = {
+        "market.history_bars": "contract_id, timeframe, bucket, open, high, low, close, volume",
+        "signals.trend_jobs": "contract_id, timeframe, profile, scheduled",
+        "signals.detected_signals": "contract_id, timeframe, profile, signal_type, timestamp,"
+                                    " signal_price, confirmed_at, details, detected_at",
+        "internal.trend_watermarks": "contract_id, timeframe, profile, bar_no, bar_ts, state, runs",
+        "internal.trend_checkpoints": "contract_id, timeframe, profile, bar_ts, bar_no, state",
+        "internal.trend_inputs": "contract_id, timeframe, profile, bucket, bar_no, open, high, low, close",
+    }
+    assert sql.execute("SELECT count(*) FROM internal.trend_checkpoints").fetchone() == (151,)
+    replay_from = sql.execute("SELECT bar_ts, replay_from FROM internal.trend_checkpoints ORDER BY 1").fetchall()
+
+    old_sql = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "sql", tmp_path / "sql"))
+    (old_sql / "migrations" / "0022_trend_state_retention.sql").unlink()
+    _migrate(empty_db_dsn, old_sql)
+    with psycopg.connect(empty_db_dsn, autocommit=True) as old:
+        for table, cols in tables.items():
+            quoted = cols.replace("timestamp,", '"timestamp",')
+            data = sql.execute(f"SELECT {quoted} FROM {table}").fetchall()
+            with old.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols.split(',')))})",
+                    [tuple(psycopg.types.json.Jsonb(v) if isinstance(v, dict) else v for v in r) for r in data],
+                )
+        _migrate(empty_db_dsn)
+        # 0022 derives where each checkpoint's replay starts as the detector does.
+        assert old.execute("SELECT bar_ts, replay_from FROM internal.trend_checkpoints ORDER BY 1").fetchall() \
+            == replay_from
+        old.execute("UPDATE signals.trend_jobs SET recheck_bars = 30")
+        insert(old, rows[250:])
+        old.execute("CALL run_job(%s)", (job_id(old, profile),))
+        n, first, cps = old.execute(
+            "SELECT (SELECT bar_no FROM internal.trend_watermarks), (SELECT min(bar_no) FROM internal.trend_inputs),"
+            " (SELECT count(*) FROM internal.trend_checkpoints)").fetchone()
+        assert n == len(rows) and n - first < 30 + 50 and cps <= 3
+        assert current(old, profile) == recomputed(old, profile)

@@ -7,6 +7,10 @@
 -- every bar the state still refers to), or p_changed_from, rewinds the detector to the last
 -- checkpoint before that bar and replays from there. Signals confirmed during the replayed span
 -- that no longer come out identical are superseded, never deleted.
+--
+-- The state kept for that is bounded: each run deletes the checkpoints and analysed bars (inputs)
+-- that its next recheck cannot reach, keeping the newest checkpoint before the oldest bar compared
+-- and the inputs every kept checkpoint replays from. A bar older than that is never rechecked.
 CREATE OR REPLACE FUNCTION signals.trend_advance(
     p_contract_id text,
     p_timeframe text,
@@ -30,6 +34,8 @@ DECLARE
     v_h numeric[];
     v_head internal.trend_watermarks;
     v_job signals.trend_jobs;
+    v_keep_no bigint;
+    v_keep_ts timestamptz;
     v_l numeric[];
     v_n integer;
     v_new integer := 0;
@@ -37,6 +43,7 @@ DECLARE
     v_o numeric[];
     v_payload jsonb;
     v_raised signals.trend_event[];
+    v_ref_min bigint;
     v_replay_after timestamptz;
     v_start integer := 2;
     v_state jsonb;
@@ -84,13 +91,17 @@ BEGIN
                 ) - 1
             )
         );
-        SELECT ti.bucket INTO v_check_from
+        -- From the first bar still kept there (retention below keeps the whole window, but a
+        -- recheck_bars raised since the last run reaches bars already pruned).
+        SELECT ti.bar_no, ti.bucket INTO v_check_no, v_check_from
         FROM internal.trend_inputs AS ti
         WHERE
             ti.contract_id = p_contract_id
             AND ti.timeframe = p_timeframe
             AND ti.profile = p_profile
-            AND ti.bar_no = v_check_no;
+            AND ti.bar_no >= v_check_no
+        ORDER BY ti.bar_no
+        LIMIT 1;
         SELECT min(coalesce(now_bars.bucket, seen.bucket)) INTO v_changed
         FROM (
             SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
@@ -301,33 +312,84 @@ BEGIN
             AND c.superseded_at IS NULL;
     END IF;
 
-    INSERT INTO internal.trend_inputs (
-        contract_id, timeframe, profile, bucket, bar_no, open, high, low, close
-    )
-    SELECT
-        p_contract_id,
-        p_timeframe,
-        p_profile,
-        t.bucket,
-        v_from_no + v_new_from - 2 + t.ord,
-        t.open,
-        t.high,
-        t.low,
-        t.close
-    FROM unnest(
-        v_ts[v_new_from:], v_o[v_new_from:], v_h[v_new_from:], v_l[v_new_from:],
-        v_c[v_new_from:]
-    ) WITH ORDINALITY AS t (bucket, open, high, low, close, ord);
-
     IF v_final.at_ts IS NOT NULL THEN
+        -- The oldest bar the final state refers to: a later run compares from the bar before it
+        -- (or recheck_bars back, if that is earlier) and replays from the bar before it.
+        v_ref_min := (
+            SELECT min(s.value::text::bigint)
+            FROM jsonb_each(v_final.state) AS s
+            WHERE jsonb_typeof(s.value) = 'number'
+        );
         INSERT INTO internal.trend_checkpoints (
-            contract_id, timeframe, profile, bar_ts, bar_no, state
+            contract_id, timeframe, profile, bar_ts, bar_no, state, replay_from
         )
         VALUES (
-            p_contract_id, p_timeframe, p_profile, v_final.at_ts, v_final.at_bar, v_final.state
+            p_contract_id, p_timeframe, p_profile, v_final.at_ts, v_final.at_bar, v_final.state,
+            greatest(1, least(v_final.at_bar, v_ref_min) - 1)
         )
         ON CONFLICT (contract_id, timeframe, profile, bar_ts)
-        DO UPDATE SET bar_no = excluded.bar_no, state = excluded.state, created_at = now();
+        DO UPDATE SET
+            bar_no = excluded.bar_no,
+            state = excluded.state,
+            replay_from = excluded.replay_from,
+            created_at = now();
+
+        -- Retention: keep only what a later run can reach. Its recheck compares the bars from
+        -- v_check_no on (as at the top of this function); a change there rewinds to the newest
+        -- checkpoint before the changed bar, so the newest checkpoint before v_check_no and all
+        -- later ones stay, and the inputs from the earliest bar any of them replays from.
+        -- Older changes are not noticed; p_changed_from older than every checkpoint kept
+        -- recomputes the whole series.
+        v_check_no := greatest(
+            1, least(v_final.at_bar - v_job.recheck_bars + 1, v_ref_min - 1)
+        );
+        SELECT cp.bar_ts INTO v_keep_ts
+        FROM internal.trend_checkpoints AS cp
+        WHERE
+            cp.contract_id = p_contract_id
+            AND cp.timeframe = p_timeframe
+            AND cp.profile = p_profile
+            AND cp.bar_no < v_check_no
+        ORDER BY cp.bar_ts DESC
+        LIMIT 1;
+        SELECT least(v_check_no, min(cp.replay_from)) INTO v_keep_no
+        FROM internal.trend_checkpoints AS cp
+        WHERE
+            cp.contract_id = p_contract_id
+            AND cp.timeframe = p_timeframe
+            AND cp.profile = p_profile
+            AND cp.bar_ts >= coalesce(v_keep_ts, '-infinity');
+        DELETE FROM internal.trend_checkpoints AS cp
+        WHERE
+            cp.contract_id = p_contract_id
+            AND cp.timeframe = p_timeframe
+            AND cp.profile = p_profile
+            AND cp.bar_ts < v_keep_ts;
+        DELETE FROM internal.trend_inputs AS ti
+        WHERE
+            ti.contract_id = p_contract_id
+            AND ti.timeframe = p_timeframe
+            AND ti.profile = p_profile
+            AND ti.bar_no < v_keep_no;
+
+        INSERT INTO internal.trend_inputs (
+            contract_id, timeframe, profile, bucket, bar_no, open, high, low, close
+        )
+        SELECT
+            p_contract_id,
+            p_timeframe,
+            p_profile,
+            t.bucket,
+            v_from_no + v_new_from - 2 + t.ord,
+            t.open,
+            t.high,
+            t.low,
+            t.close
+        FROM unnest(
+            v_ts[v_new_from:], v_o[v_new_from:], v_h[v_new_from:], v_l[v_new_from:],
+            v_c[v_new_from:]
+        ) WITH ORDINALITY AS t (bucket, open, high, low, close, ord)
+        WHERE v_from_no + v_new_from - 2 + t.ord >= v_keep_no;
         INSERT INTO internal.trend_watermarks AS w (
             contract_id, timeframe, profile, bar_no, bar_ts, state
         )
@@ -372,7 +434,9 @@ COMMENT ON FUNCTION signals.trend_advance(text, text, text, timestamptz) IS
 'sends one NOTIFY on channel trend_signals_v1 with a JSON summary (type, contract_id, '
 'timeframe, profile, through, bars, new, superseded, recomputed_from), all in the caller''s '
 'transaction. Bars that changed after analysis (or p_changed_from) make it recompute from '
-'there, superseding signals that no longer hold. Returns the summary; does nothing and sends '
-'nothing when no bar closed since the last run.';
+'there, superseding signals that no longer hold; a change to a bar older than the recheck '
+'window (recheck_bars and the bars the state refers to) is not noticed, and the detector state '
+'older than what the next recheck can reach is deleted in the same run. Returns the summary; '
+'does nothing and sends nothing when no bar closed since the last run.';
 -- Writes signals and detector state: for the job owner, not for analysts.
 REVOKE EXECUTE ON FUNCTION signals.trend_advance(text, text, text, timestamptz) FROM public;
