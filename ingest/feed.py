@@ -6,7 +6,7 @@ off and this supervisor owns the life cycle: a fresh token and URL for every con
 handshake timeout, resubscription of every contract on every connection, a server-silence
 timeout, a per-contract staleness watchdog during trading hours, exponential backoff with jitter
 and a cap, and a teardown that cannot hang. Messages hop off signalrcore's receive thread at once
-(``call_soon_threadsafe``); nothing else happens on that thread.
+(``call_soon_threadsafe``, one wake-up per burst); nothing else happens on that thread.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -47,6 +48,29 @@ class FeedSettings:
     check_every_s: float = 0.25
 
 
+class _Handoff:
+    """Carries trade messages from signalrcore's thread to the loop, in order, waking the loop once
+    per burst instead of once per message (each wake-up is a system call and a loop turn)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: TradeSink) -> None:
+        self.loop, self.sink = loop, sink
+        self.pending: list[tuple[Any, float]] = []
+        self.lock = threading.Lock()
+
+    def put(self, arguments: Any) -> None:  # receive thread
+        with self.lock:
+            self.pending.append((arguments, time.time()))
+            if len(self.pending) > 1:
+                return  # a drain is already on its way, queued before anything that follows
+        self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:  # event loop
+        with self.lock:
+            batch, self.pending = self.pending, []
+        for arguments, received_at in batch:
+            self.sink(arguments, received_at)
+
+
 class _Connection:
     """One signalrcore connection and what its callbacks tell us, made safe for the event loop."""
 
@@ -72,7 +96,7 @@ class _Connection:
         self.hub.on_open(lambda: loop.call_soon_threadsafe(self.opened.set))
         self.hub.on_close(lambda: loop.call_soon_threadsafe(self.closed.set))
         self.hub.on_error(lambda err: loop.call_soon_threadsafe(self._error, err))
-        self.hub.on("GatewayTrade", lambda args: loop.call_soon_threadsafe(on_trade, args, time.time()))
+        self.hub.on("GatewayTrade", _Handoff(loop, on_trade).put)
 
     def _error(self, err: Any) -> None:
         invocation = getattr(err, "invocation_id", None)
