@@ -24,7 +24,9 @@ from scratch import scratch_database
 
 from bar_data import CONTRACT, read_bars
 
-LEVELS = [("1m", "1 minute"), ("5m", "5 minutes"), ("15m", "15 minutes"), ("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day")]
+LEVELS = [("1m", "1 minute"), ("5m", "5 minutes"), ("15m", "15 minutes"), ("1h", "1 hour"), ("4h", "4 hours"),
+          ("1d", "1 day")]
+REFRESH = "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)"
 BUCKET = "time_bucket('{width}', ts, 'America/Chicago', '2000-01-02 23:00:00+00')"
 TICK_AGGREGATES = """first(price, ts) AS open, max(price) AS high, min(price) AS low, last(price, ts) AS close,
     sum(size)::bigint AS volume, count(*) AS trade_count"""
@@ -63,17 +65,19 @@ async def main(ticks_per_bar: int) -> None:
         print(f"ticks: {len(rows):,} loaded in {load_s:.1f} s ({len(rows) / load_s:,.0f} rows/s, COPY)")
 
         plain_1m = await timed(conn, f"CREATE UNLOGGED TABLE plain_1m AS SELECT contract_id, "
-                                     f"{BUCKET.format(width='1 minute')} AS bucket, {TICK_AGGREGATES} FROM market.ticks GROUP BY 1, 2")
+                                     f"{BUCKET.format(width='1 minute')} AS bucket, {TICK_AGGREGATES} "
+                                     "FROM market.ticks GROUP BY 1, 2")
         chain = {}
         for tf, _ in LEVELS:
-            chain[tf] = await timed(conn, "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)", f"market.bars_{tf}", first, last)
+            chain[tf] = await timed(conn, REFRESH, f"market.bars_{tf}", first, last)
         flat = {}
         for tf, width in LEVELS[1:]:
             await conn.execute(
                 f"CREATE MATERIALIZED VIEW flat_{tf} WITH (timescaledb.continuous) AS SELECT contract_id, "
-                f"{BUCKET.format(width=width)} AS bucket, {TICK_AGGREGATES} FROM market.ticks GROUP BY 1, 2 WITH NO DATA"
+                f"{BUCKET.format(width=width)} AS bucket, {TICK_AGGREGATES} "
+                "FROM market.ticks GROUP BY 1, 2 WITH NO DATA"
             )
-            flat[tf] = await timed(conn, "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)", f"flat_{tf}", first, last)
+            flat[tf] = await timed(conn, REFRESH, f"flat_{tf}", first, last)
             differing = await conn.fetchval(
                 f"SELECT count(*) FROM ((SELECT contract_id, bucket, open, high, low, close, volume FROM flat_{tf} "
                 f"EXCEPT SELECT contract_id, bucket, open, high, low, close, volume FROM market.bars_{tf}) UNION ALL "
@@ -96,5 +100,9 @@ async def main(ticks_per_bar: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ticks-per-bar", type=int, default=90, help="ticks per real 5m bar (default 90: ~1.02M ticks)")
-    asyncio.run(main(parser.parse_args().ticks_per_bar))
+    parser.add_argument("--ticks-per-bar", type=int, default=90,
+                        help="ticks per real 5m bar (default 90: ~1.02M ticks)")
+    args = parser.parse_args()
+    if args.ticks_per_bar < 4:
+        parser.error("--ticks-per-bar: at least 4 (open, high, low, close)")
+    asyncio.run(main(args.ticks_per_bar))

@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from bars import scratch_database
+from scratch import scratch_database  # noqa: E402
 
-from ingest import db, migrate
-from ingest.pipeline import DAY_START, TIMEFRAMES, Pipeline, contract_ids
+from ingest import db, migrate  # noqa: E402
+from ingest.pipeline import DAY_START, TIMEFRAMES, Pipeline, contract_ids  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -29,7 +29,7 @@ from ingest.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-TradeSink = Callable[[Any, float], None]  # (GatewayTrade arguments, receive time) on the event loop
+TradeSink = Callable[[list[tuple[Any, float]]], None]  # [(GatewayTrade arguments, receive time)], on the loop
 
 
 class Unauthorized(ConnectionError):
@@ -66,9 +66,8 @@ class _Handoff:
 
     def _drain(self) -> None:  # event loop
         with self.lock:
-            batch, self.pending = self.pending, []
-        for arguments, received_at in batch:
-            self.sink(arguments, received_at)
+            burst, self.pending = self.pending, []
+        self.sink(burst)
 
 
 class _Connection:
@@ -244,7 +243,8 @@ class HubFeed:
             elif now - conn.last_activity > self.settings.server_silence_s:
                 reason = "server silent"
             elif self.market_open() and now - connected_at > self.settings.stale_feed_s:
-                stale = [c for c in self.contracts if now - max(self.last_trade.get(c, 0), connected_at) > self.settings.stale_feed_s]
+                stale = [c for c in self.contracts
+                         if now - max(self.last_trade.get(c, 0), connected_at) > self.settings.stale_feed_s]
                 if stale:
                     reason = f"no trades for {', '.join(stale)}"
         self.metrics.inc("hub_reconnects_total", reason=reason.split(":")[0])

@@ -70,7 +70,8 @@ class GapRepairer:
             metrics.describe(name, "counter", text)
 
     def record(self, gap: Gap) -> None:
-        log.info("feed gap on %s from %s to %s (%s)", gap.contract_id, gap.start.isoformat(), gap.end.isoformat(), gap.reason)
+        log.info("feed gap on %s from %s to %s (%s)", gap.contract_id, gap.start.isoformat(), gap.end.isoformat(),
+                 gap.reason)
         self._unrecorded.append(gap)
         self._wake.set()
 
@@ -107,7 +108,8 @@ class GapRepairer:
                 self.metrics.inc("gap_repair_errors_total")
                 log.warning("repair of gap %d on %s failed (%s); will retry next round", gap_id, contract_id, exc)
 
-    async def _repair(self, conn: asyncpg.Connection, gap_id: int, contract_id: str, start: datetime, end: datetime) -> None:
+    async def _repair(self, conn: asyncpg.Connection, gap_id: int, contract_id: str, start: datetime,
+                      end: datetime) -> None:
         fetched_at = datetime.now(UTC)
         written = 0
         for timeframe in self.timeframes:

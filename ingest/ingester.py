@@ -23,7 +23,7 @@ from ingest.feed import FeedSettings, HubFeed
 from ingest.gaps import FetchBars, Gap, GapRepairer
 from ingest.metrics import Metrics
 from ingest.session import market_open
-from ingest.trades import parse_gateway_trade
+from ingest.trades import Tick, parse_gateway_trade
 from ingest.writer import TickWriter
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Ingester:
             backoff_initial_s=ing.reconnect_initial_s, backoff_max_s=ing.reconnect_max_s,
         )
         self.feed = HubFeed(cfg.gateway.hub_url, gateway.token, gateway.invalidate_token, cfg.contracts,
-                            self._on_trade, self.metrics, settings, market_open=is_market_open,
+                            self._on_trades, self.metrics, settings, market_open=is_market_open,
                             on_disconnected=self._on_disconnected)
         self.last_tick: dict[str, datetime] = {}
         self.awaiting_first_tick: dict[str, tuple[datetime, str]] = {}  # contract -> (gap start, reason)
@@ -75,24 +75,32 @@ class Ingester:
 
     # --- the receive path (on the event loop, called by the feed) ---
 
-    def _on_trade(self, arguments: Any, received_at: float) -> None:
-        parsed = parse_gateway_trade(arguments, self.contracts)
-        for reason, count in parsed.problems.items():
-            self.metrics.inc("trade_problems_total", count, reason=reason)
-            if reason != "null_item" and received_at - self._logged_problems.get(reason, 0) > 60:
-                self._logged_problems[reason] = received_at  # at most one line per reason a minute
-                log.warning("dropped trade data (%s): %s", reason, parsed.detail or reason)
-        if not parsed.ticks:
-            return
-        self.metrics.inc("ticks_received_total", len(parsed.ticks))
-        self.writer.put(parsed.ticks)
-        contract_id = parsed.ticks[0].contract_id
+    def _on_trades(self, burst: list[tuple[Any, float]]) -> None:
+        """GatewayTrade messages as they arrived since the last call: parsed, tracked, queued."""
+        ticks: list[Tick] = []
+        for arguments, received_at in burst:
+            parsed = parse_gateway_trade(arguments, self.contracts)
+            for reason, count in parsed.problems.items():
+                self.metrics.inc("trade_problems_total", count, reason=reason)
+                if reason != "null_item" and received_at - self._logged_problems.get(reason, 0) > 60:
+                    self._logged_problems[reason] = received_at  # at most one line per reason a minute
+                    log.warning("dropped trade data (%s): %s", reason, parsed.detail or reason)
+            if parsed.ticks:
+                self._track(parsed.ticks, received_at)
+                ticks += parsed.ticks
+        if ticks:
+            self.metrics.inc("ticks_received_total", len(ticks))
+            self.writer.put(ticks)
+
+    def _track(self, ticks: list[Tick], received_at: float) -> None:
+        """Freshness, lag and the end of a pending gap, from the ticks of one message (one contract)."""
+        contract_id = ticks[0].contract_id
         self.feed.trade_seen(contract_id)
-        newest = max(t.ts for t in parsed.ticks)
+        newest = max(t.ts for t in ticks)
         self.metrics.set("feed_lag_seconds", max(0.0, received_at - newest.timestamp()), contract=contract_id)
         if contract_id in self.awaiting_first_tick:
             start, reason = self.awaiting_first_tick[contract_id]
-            after = [t.ts for t in parsed.ticks if t.ts > start]
+            after = [t.ts for t in ticks if t.ts > start]
             if after:
                 del self.awaiting_first_tick[contract_id]
                 self.repairer.record(Gap(contract_id, start, min(after), reason))

@@ -117,7 +117,8 @@ RECORD_SQL = "INSERT INTO internal.schema_migrations (filename, checksum) VALUES
 
 def render_script(plan: Plan) -> str:
     """The exact SQL ``migrate`` would run, as a psql script a DBA can review and apply."""
-    out = ["-- mechtrade migrate: review, then apply with  psql -v ON_ERROR_STOP=1 -f FILE", r"\set ON_ERROR_STOP on", ""]
+    out = ["-- mechtrade migrate: review, then apply with  psql -v ON_ERROR_STOP=1 -f FILE",
+           r"\set ON_ERROR_STOP on", ""]
     for m in plan.pending:
         record = f"INSERT INTO internal.schema_migrations (filename, checksum) VALUES ('{m.name}', '{m.checksum}');"
         out.append(f"-- ==== migration {m.name}")

@@ -189,7 +189,8 @@ class TickWriter:
             except CONNECTION_ERRORS as exc:
                 await self._drop_connection()
                 if self.database_up or delay == self.retry_initial_s:
-                    log.warning("database unavailable (%s); %d ticks buffered, retrying", type(exc).__name__, self.buffered)
+                    log.warning("database unavailable (%s); %d ticks buffered, retrying", type(exc).__name__,
+                                self.buffered)
                 self.database_up = False
                 self.metrics.inc("db_errors_total")
                 self.spill.close_current()

@@ -25,8 +25,6 @@ import asyncpg
 import psycopg
 import pytest
 from conftest import SQL_DIR
-
-ROOT = SQL_DIR.parent
 from pg_server import RootServer, free_port, is_root
 from tcp_proxy import TcpProxy
 from test_coordinator import T0, h, signal
@@ -35,6 +33,8 @@ from ingest import migrate
 from ingest.config import Coordinator as Settings
 from ingest.coordinator import Coordinator
 from ingest.metrics import Metrics
+
+ROOT = SQL_DIR.parent
 
 # poll_s is long on purpose: a test that passes within seconds was woken by NOTIFY or a reconnect.
 FAST = Settings(consumer="live", poll_s=60.0, batch_size=500, query_timeout_s=5.0, reconnect_initial_s=0.05,

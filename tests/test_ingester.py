@@ -103,7 +103,8 @@ def expected(trades: list) -> Counter:
 
 
 @asynccontextmanager
-async def running(dsn: str, tmp_path: Path, *, gateway_dsn: str | None = None, **gateway_options: object) -> AsyncIterator[Run]:
+async def running(dsn: str, tmp_path: Path, *, gateway_dsn: str | None = None,
+                  **gateway_options: object) -> AsyncIterator[Run]:
     async with FakeGateway(ping_interval_s=0.2, **gateway_options) as gw:
         cfg = Config(contracts=(MES_M25,), ingest=Ingest(batch_rows=50, batch_ms=20, spill_dir=str(tmp_path / "spill")))
         cfg = dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, hub_url=gw.hub_url))

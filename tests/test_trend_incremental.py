@@ -301,7 +301,8 @@ def test_analyst_reads_signals_but_not_state(sql: psycopg.Connection) -> None:
     try:
         n = sql.execute("SELECT count(*) FROM signals.signal_bars WHERE high IS NOT NULL").fetchone()[0]
         assert n == len(current(sql, "variant_b")) > 0
-        assert sql.execute("SELECT count(*) FROM signals.trend_starts(%s, '4h', NULL, NULL, 'variant_b')", (C,)).fetchone()[0] == n
+        starts = sql.execute("SELECT count(*) FROM signals.trend_starts(%s, '4h', NULL, NULL, 'variant_b')", (C,))
+        assert starts.fetchone()[0] == n
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             sql.execute("SELECT * FROM internal.trend_watermarks")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
