@@ -246,7 +246,7 @@ class TickWriter:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self.dsn, timeout=10)
             if not self.database_up:
-                log.info("database connected; writing %d buffered ticks", self.buffered)
+                log.info("database connected (%d ticks waiting to be written)", self.buffered)
             self.database_up = True
         return self._conn
 
