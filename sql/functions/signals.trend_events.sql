@@ -17,26 +17,6 @@ CREATE OR REPLACE FUNCTION signals.trend_events(
 LANGUAGE sql
 STABLE
 AS $$
-    WITH series AS (
-        SELECT
-            array_agg(b.bucket) AS ts,
-            array_agg(b.open) AS o,
-            array_agg(b.high) AS h,
-            array_agg(b.low) AS l,
-            array_agg(b.close) AS c
-        FROM (
-            SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
-            FROM market.bars AS mb
-            WHERE
-                mb.contract_id = trend_events.contract_id
-                AND mb.timeframe = trend_events.timeframe
-                AND mb.is_closed
-                AND mb.bucket >= coalesce(trend_events.from_ts, '-infinity')
-                AND mb.bucket < coalesce(trend_events.to_ts, 'infinity')
-            ORDER BY mb.bucket
-        ) AS b
-    )
-
     SELECT
         e.at_bar,
         e.at_ts,
@@ -50,10 +30,9 @@ AS $$
             WHEN r.rule IS NOT NULL THEN r.rule || ' ' || r.rule_name
             ELSE coalesce(e.rule, '')
         END
-    FROM series
-    CROSS JOIN LATERAL signals.trend_detect(
-        trend_events.profile, series.ts, series.o, series.h, series.l, series.c,
-        p_trace => true
+    FROM signals.trend_detect_series(
+        trend_events.profile, trend_events.contract_id, trend_events.timeframe,
+        trend_events.from_ts, trend_events.to_ts, p_trace => true
     ) WITH ORDINALITY AS e (at_bar, at_ts, event, bar, bar_ts, price, rule, state, ord)
     LEFT JOIN signals.trend_rules AS r ON e.rule = r.rule
     WHERE e.event <> 'STATE'

@@ -16,27 +16,7 @@ CREATE OR REPLACE FUNCTION signals.trend_starts(
 LANGUAGE sql
 STABLE
 AS $$
-    WITH series AS (
-        SELECT
-            array_agg(b.bucket) AS ts,
-            array_agg(b.open) AS o,
-            array_agg(b.high) AS h,
-            array_agg(b.low) AS l,
-            array_agg(b.close) AS c
-        FROM (
-            SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
-            FROM market.bars AS mb
-            WHERE
-                mb.contract_id = trend_starts.contract_id
-                AND mb.timeframe = trend_starts.timeframe
-                AND mb.is_closed
-                AND mb.bucket >= coalesce(trend_starts.from_ts, '-infinity')
-                AND mb.bucket < coalesce(trend_starts.to_ts, 'infinity')
-            ORDER BY mb.bucket
-        ) AS b
-    ),
-
-    raised AS (
+    WITH raised AS (
         SELECT
             e.bar,
             e.bar_ts,
@@ -46,9 +26,9 @@ AS $$
             e.rule,
             e.ord,
             CASE WHEN e.event IN ('CUS', 'CUS_FORCED') THEN 'up' ELSE 'down' END AS direction
-        FROM series
-        CROSS JOIN LATERAL signals.trend_detect(
-            trend_starts.profile, series.ts, series.o, series.h, series.l, series.c
+        FROM signals.trend_detect_series(
+            trend_starts.profile, trend_starts.contract_id, trend_starts.timeframe,
+            trend_starts.from_ts, trend_starts.to_ts
         ) WITH ORDINALITY AS e (at_bar, at_ts, event, bar, bar_ts, price, rule, state, ord)
         WHERE e.event IN ('CUS', 'CDS', 'CUS_FORCED', 'CDS_FORCED')
     ),

@@ -17,26 +17,6 @@ CREATE OR REPLACE FUNCTION signals.trend_states(
 LANGUAGE sql
 STABLE
 AS $$
-    WITH series AS (
-        SELECT
-            array_agg(b.bucket) AS ts,
-            array_agg(b.open) AS o,
-            array_agg(b.high) AS h,
-            array_agg(b.low) AS l,
-            array_agg(b.close) AS c
-        FROM (
-            SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
-            FROM market.bars AS mb
-            WHERE
-                mb.contract_id = trend_states.contract_id
-                AND mb.timeframe = trend_states.timeframe
-                AND mb.is_closed
-                AND mb.bucket >= coalesce(trend_states.from_ts, '-infinity')
-                AND mb.bucket < coalesce(trend_states.to_ts, 'infinity')
-            ORDER BY mb.bucket
-        ) AS b
-    )
-
     SELECT
         e.at_bar,
         e.at_ts,
@@ -45,10 +25,9 @@ AS $$
         (e.state ->> 'cont_ref')::bigint,
         coalesce(e.state ->> 'last_dir', CASE WHEN e.state ->> 'last_down' IS NOT NULL THEN 'down' END),
         coalesce((e.state ->> 'last_bar')::bigint, (e.state ->> 'last_down')::bigint)
-    FROM series
-    CROSS JOIN LATERAL signals.trend_detect(
-        trend_states.profile, series.ts, series.o, series.h, series.l, series.c,
-        p_trace => true
+    FROM signals.trend_detect_series(
+        trend_states.profile, trend_states.contract_id, trend_states.timeframe,
+        trend_states.from_ts, trend_states.to_ts, p_trace => true
     ) AS e
     WHERE e.event = 'STATE'
     ORDER BY e.at_bar
