@@ -70,24 +70,11 @@ BEGIN
             v_nh := v_dr_max IS NULL OR v_dr_max <= p_high[v_d];
             v_pb := v_dr_min IS NOT NULL AND v_dr_min <= p_low[v_d];
             IF v_nh THEN
-                IF p_low[v_i] < p_low[v_i - 1] AND p_high[v_i] > p_high[v_i - 1]
-                    AND p_close[v_i] > p_close[v_i - 1] AND p_low[v_i] < p_open[v_d] THEN
-                    v_rule := 'D1';
-                ELSIF v_pb AND p_high[v_i] > p_high[v_i - 1]
-                    AND p_close[v_i] > p_close[v_i - 1] AND p_low[v_i] < p_low[v_d] THEN
-                    v_rule := 'D2';
-                ELSIF v_pb AND p_close[v_i] > p_close[v_i - 1]
-                    AND p_low[v_i] >= p_low[v_i - 1] AND p_high[v_i] > p_high[v_d] THEN
-                    v_rule := 'D3';
-                ELSIF p_low[v_i - 1] < p_low[v_d] AND p_high[v_i] > p_high[v_i - 1]
-                    AND p_close[v_i] < p_close[v_i - 1] AND p_close[v_i] < p_open[v_i] THEN
-                    v_rule := 'D4';
-                ELSIF p_low[v_i - 1] < p_low[v_d] AND signals.trend_higher_bar(
-                    p_high[v_i], p_low[v_i], p_close[v_i],
-                    p_high[v_i - 1], p_low[v_i - 1], p_close[v_i - 1]
-                ) THEN
-                    v_rule := 'D5';
-                END IF;
+                v_rule := signals.trend_down_rule(
+                    p_open[v_i], p_high[v_i], p_low[v_i], p_close[v_i],
+                    p_high[v_i - 1], p_low[v_i - 1], p_close[v_i - 1],
+                    p_open[v_d], p_high[v_d], p_low[v_d], v_pb
+                );
             END IF;
         END IF;
 
