@@ -35,6 +35,13 @@ postgresql_proc = factories.postgresql_proc(
 )
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip a test this machine cannot run; under CI=true, fail it instead: CI never skips silently."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.exit(f"CI=true and TimescaleDB with TSL is unavailable: {reason}", returncode=1)

@@ -24,7 +24,7 @@ import aiohttp
 import asyncpg
 import psycopg
 import pytest
-from conftest import SQL_DIR
+from conftest import SQL_DIR, skip_or_fail
 from pg_server import RootServer, free_port, is_root
 from tcp_proxy import TcpProxy
 from test_coordinator import T0, h, signal
@@ -187,7 +187,7 @@ async def migrated(dsn: str) -> None:
 def own_server() -> Iterator[RootServer]:
     """A server of this test's own, to restart."""
     if not is_root():
-        pytest.skip("restarting a server needs our own throw-away server (root only)")
+        skip_or_fail("restarting a server needs our own throw-away server (root only)")
     server = RootServer()
     try:
         server.start()

@@ -38,8 +38,6 @@ def subcommands() -> set[str]:
 
 
 def require_subcommand(name: str) -> None:
-    if name == "coordinate" and name not in subcommands():
-        pytest.skip("mechtrade coordinate is not on this branch yet")
     assert name in subcommands(), f"mechtrade has no {name!r} command"
 
 

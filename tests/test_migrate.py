@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from ingest import migrate
+from conftest import skip_or_fail
 from pg_server import RootServer, Server, is_root
 
 REPO_SQL = Path(__file__).resolve().parents[1] / "sql"
@@ -160,7 +161,7 @@ def test_busy_lock_times_out_cleanly(empty_db_dsn: str, sql_dir: Path) -> None:
 def plain_postgres() -> Iterator[Server]:
     """A server without TimescaleDB preloaded."""
     if not is_root():
-        pytest.skip("starting an extra server without timescaledb needs root here")
+        skip_or_fail("starting an extra server without timescaledb needs root here")
     server = RootServer(without=("shared_preload_libraries",))
     try:
         yield server.start()

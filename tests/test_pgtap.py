@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from conftest import skip_or_fail
 
 PGTAP_FILES = sorted((Path(__file__).parent / "pgtap").glob("*.sql"))
 
@@ -17,10 +18,7 @@ PGTAP_FILES = sorted((Path(__file__).parent / "pgtap").glob("*.sql"))
 @pytest.mark.parametrize("path", PGTAP_FILES, ids=[p.stem for p in PGTAP_FILES])
 def test_pgtap(path: Path, db_dsn: str) -> None:
     if shutil.which("pg_prove") is None:
-        message = "pg_prove is not installed (Debian: libtap-parser-sourcehandler-pgtap-perl)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("pg_prove is not installed (Debian: libtap-parser-sourcehandler-pgtap-perl)")
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pgtap")
     parts = urlsplit(db_dsn)
