@@ -22,27 +22,22 @@ from ingest.fake_gateway import MES_M25, FakeGateway
 from ingest.feed import FeedSettings
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
+from ingest.pipeline import DemoTokens, no_history
 from tcp_proxy import TcpProxy
 
 FAST = FeedSettings(handshake_timeout_s=2.0, subscribe_timeout_s=2.0, server_silence_s=1.0, stale_feed_s=1.5,
                     backoff_initial_s=0.05, backoff_max_s=0.2, healthy_after_s=0.5, check_every_s=0.05)
 
 
-class FakeTokens:
-    """Tokens straight from the fake gateway (the REST client has its own tests)."""
+class FakeTokens(DemoTokens):
+    """Tokens straight from the fake gateway (the REST client has its own tests), invalidations counted."""
 
     def __init__(self, gw: FakeGateway) -> None:
-        self.gw, self.invalidated = gw, 0
-
-    async def token(self) -> str:
-        return self.gw.login()
+        super().__init__(gw)
+        self.invalidated = 0
 
     def invalidate_token(self) -> None:
         self.invalidated += 1
-
-
-async def no_history(*_args: object) -> int:
-    return 0
 
 
 @dataclass
