@@ -40,6 +40,7 @@ class Ingest:
     spill_dir: str = "spill"
     stale_feed_s: float = 120.0
     server_silence_s: float = 45.0
+    keep_alive_s: float = 10.0
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 60.0
     shutdown_deadline_s: float = 20.0

@@ -5,8 +5,11 @@ handshake errors, dies on WebSocket pings, never resubscribes), so its automatic
 off and this supervisor owns the life cycle: a fresh token and URL for every connection, a
 handshake timeout, resubscription of every contract on every connection, a server-silence
 timeout, a per-contract staleness watchdog during trading hours, exponential backoff with jitter
-and a cap, and a teardown that cannot hang. Messages hop off signalrcore's receive thread at once
-(``call_soon_threadsafe``, one wake-up per burst); nothing else happens on that thread.
+and a cap, a keep-alive ping every ``keep_alive_s`` (signalrcore only pings when its own reconnect
+is configured; a silent client is closed by the server after 30 s), and a teardown that cannot
+hang. WebSocket control frames are answered below the hub protocol (:mod:`ingest.hub_socket`).
+Messages hop off signalrcore's receive thread at once (``call_soon_threadsafe``, one wake-up per
+burst); nothing else happens on that thread.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from typing import Any
 
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 
+from ingest import hub_socket
 from ingest.metrics import Metrics
 
 log = logging.getLogger(__name__)
+hub_socket.install()
 
 TradeSink = Callable[[list[tuple[Any, float]]], None]  # [(GatewayTrade arguments, receive time)], on the loop
 
@@ -46,6 +51,7 @@ class FeedSettings:
     backoff_max_s: float = 60.0
     healthy_after_s: float = 30.0  # a connection that lasted this long resets the backoff
     check_every_s: float = 0.25
+    keep_alive_s: float = 10.0  # a SignalR ping this often; 0 = none (the server then drops us)
 
 
 class _Handoff:
@@ -129,6 +135,22 @@ class _Connection:
         if error:
             raise RuntimeError(f"{method}({arguments[0]}) failed: {error}")
 
+    async def ping(self) -> None:
+        """One SignalR ping record; raises when the socket is gone."""
+        await asyncio.to_thread(self.hub.transport.send, hub_socket.PING_RECORD)
+
+    async def keep_alive(self, every_s: float, metrics: Metrics) -> None:
+        """Ping every ``every_s`` seconds until cancelled; a failed send ends the connection."""
+        while not self.closed.is_set():
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.wait_for(self.ping(), every_s)
+            except Exception as exc:  # signalrcore raises ValueError/OSError on a dead socket
+                self.errors.append(f"keep-alive ping failed: {exc or type(exc).__name__}")
+                self.closed.set()
+                return
+            metrics.inc("hub_pings_sent_total")
+
     async def close(self) -> None:
         """Tear down without trusting signalrcore: shut the socket so its receive thread wakes."""
         client = getattr(getattr(self.hub, "transport", None), "_client", None)
@@ -173,6 +195,7 @@ class HubFeed:
             ("hub_reconnects_total", "counter", "connections torn down and rebuilt, by reason"),
             ("hub_connect_failures_total", "counter", "failed connection attempts, by reason"),
             ("hub_connected", "gauge", "1 while subscribed to the hub"),
+            ("hub_pings_sent_total", "counter", "keep-alive pings sent to the hub"),
         ):
             metrics.describe(name, kind, text)
         metrics.set("hub_connected", 0)
@@ -199,9 +222,12 @@ class HubFeed:
     async def _one_connection(self, stop: asyncio.Event) -> str:
         url = f"{self.hub_url}?access_token={await self.token()}"
         conn = _Connection(url, asyncio.get_running_loop(), self.on_trade)
+        pinger: asyncio.Task | None = None
         try:
             try:
                 await conn.start(self.settings.handshake_timeout_s)
+                if self.settings.keep_alive_s > 0:
+                    pinger = asyncio.create_task(conn.keep_alive(self.settings.keep_alive_s, self.metrics))
                 for contract_id in self.contracts:
                     await conn.invoke("SubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
             except Unauthorized:
@@ -214,6 +240,8 @@ class HubFeed:
                 return self._failed(type(exc).__name__)
             return await self._supervise(conn, stop)
         finally:
+            if pinger is not None:
+                pinger.cancel()
             await conn.close()
             if self.connected:
                 self.connected = False

@@ -57,7 +57,7 @@ class Ingester:
         self.repairer = GapRepairer(dsn, fetch_bars, cfg.contracts, cfg.backfill.timeframes, self.metrics,
                                     interval_s=repair_interval_s)
         settings = feed_settings or FeedSettings(
-            server_silence_s=ing.server_silence_s, stale_feed_s=ing.stale_feed_s,
+            server_silence_s=ing.server_silence_s, stale_feed_s=ing.stale_feed_s, keep_alive_s=ing.keep_alive_s,
             backoff_initial_s=ing.reconnect_initial_s, backoff_max_s=ing.reconnect_max_s,
         )
         self.feed = HubFeed(cfg.gateway.hub_url, gateway.token, gateway.invalidate_token, cfg.contracts,

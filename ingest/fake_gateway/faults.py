@@ -149,10 +149,10 @@ class Faults:
             await asyncio.sleep(0.005)
         return sent
 
-    def ws_ping(self, payload: bytes = b"ping", conn: int | None = None) -> None:
-        """F13: a WebSocket-level ping control frame (``b""`` for an empty one)."""
+    def ws_ping(self, payload: bytes = b"ping", conn: int | None = None, pong: bool = False) -> None:
+        """F13: a WebSocket-level ping control frame (``b""`` for an empty one; ``pong``: an unsolicited pong)."""
         for c in self._conns(conn):
-            c.put(Outgoing(ping=payload))
+            c.put(Outgoing(ping=payload, pong=pong))
 
     def expire_tokens(self) -> None:
         """F14: move the clock past every token's ``exp`` (with ``close_on_token_expiry``, connections close)."""

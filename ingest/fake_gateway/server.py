@@ -444,7 +444,7 @@ class FakeGateway(Faults):
         if status != 101:
             return web.Response(status=status)
         assert claims is not None
-        ws = web.WebSocketResponse(heartbeat=None, autoping=True, compress=False, max_msg_size=0,
+        ws = web.WebSocketResponse(heartbeat=None, autoping=False, compress=False, max_msg_size=0,
                                    timeout=self.options.ws_close_timeout_s)
         await ws.prepare(request)
         now = self.loop.time()
@@ -457,6 +457,13 @@ class FakeGateway(Faults):
         buffer = ""
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+                    continue
+                if msg.type == WSMsgType.PONG:
+                    conn.pongs.append(msg.data)
+                    self.changes.notify()
+                    continue
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
                 conn.last_received = self.loop.time()
