@@ -108,6 +108,7 @@ class FakeGateway(Faults):
         self.connections: list[HubConn] = []
         self.rest_calls: list[RestCall] = []
         self.upgrades: list[tuple[str, int]] = []  # (path with query, HTTP status)
+        self.rolled: list[tuple[str, str, int]] = []  # (old, new, market ticks) of every roll so far
         self.played: list[tuple[str, list[Trade]]] = []  # every batch the market produced, delivered or not
         # fault state
         self.rest_faults: list[RestFault] = []
@@ -124,6 +125,8 @@ class FakeGateway(Faults):
         self._tasks: set[asyncio.Task] = set()
         self._replay: asyncio.Task | None = None
         self._rest = RestApi(self)
+        for old, new, at in self.options.rolls:
+            self.schedule("roll", at=at, old=old, new=new, halt=False)
 
     # --- lifecycle ---
 
