@@ -86,6 +86,7 @@ class _Connection:
         self.last_activity = time.monotonic()
         self.errors: list[str] = []
         self.completions: dict[str, asyncio.Future[str | None]] = {}
+        self.subscribed: set[str] = set()  # contracts whose SubscribeContractTrades completed
         self.hub = (
             HubConnectionBuilder()
             .with_url(url, options={"skip_negotiation": True})
@@ -185,6 +186,9 @@ class HubFeed:
     ) -> None:
         self.hub_url, self.token, self.invalidate_token = hub_url, token, invalidate_token
         self.contracts = tuple(contracts)
+        self.watched = frozenset(self.contracts)  # contracts judged by the staleness watchdog
+        self.watched_since: dict[str, float] = {}  # when a contract joined mid-connection
+        self._live: _Connection | None = None  # the connection in supervision, if any
         self.on_trade, self.metrics, self.settings = on_trade, metrics, settings
         self.market_open = market_open
         self.on_connected, self.on_disconnected = on_connected, on_disconnected
@@ -228,8 +232,9 @@ class HubFeed:
                 await conn.start(self.settings.handshake_timeout_s)
                 if self.settings.keep_alive_s > 0:
                     pinger = asyncio.create_task(conn.keep_alive(self.settings.keep_alive_s, self.metrics))
-                for contract_id in self.contracts:
-                    await conn.invoke("SubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+                while missing := [c for c in self.contracts if c not in conn.subscribed]:  # it may change meanwhile
+                    await conn.invoke("SubscribeContractTrades", missing[:1], self.settings.subscribe_timeout_s)
+                    conn.subscribed.add(missing[0])
             except Unauthorized:
                 self.invalidate_token()
                 return self._failed("unauthorized")
@@ -251,7 +256,35 @@ class HubFeed:
         self.metrics.inc("hub_connect_failures_total", reason=reason)
         return f"connect failed: {reason}"
 
+    async def set_contracts(self, contracts: Iterable[str], watched: Iterable[str]) -> None:
+        """Stream ``contracts`` from now on (watching ``watched`` for staleness): subscribes and unsubscribes on
+        the live connection, or ends it if that fails (the next one subscribes everything)."""
+        self.contracts, self.watched = tuple(contracts), frozenset(watched)
+        conn = self._live
+        if conn is None or conn.closed.is_set():
+            return
+        try:
+            for contract_id in [c for c in self.contracts if c not in conn.subscribed]:
+                self.watched_since[contract_id] = time.monotonic()
+                await conn.invoke("SubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+                conn.subscribed.add(contract_id)
+            for contract_id in [c for c in conn.subscribed if c not in self.contracts]:
+                await conn.invoke("UnsubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+                conn.subscribed.discard(contract_id)
+        except Exception as exc:  # noqa: BLE001 - any failure: a fresh connection subscribes the new set
+            conn.errors.append(f"changing subscriptions failed: {exc or type(exc).__name__}")
+            conn.closed.set()
+            return
+        log.info("hub subscriptions now %s", ", ".join(self.contracts))
+
     async def _supervise(self, conn: _Connection, stop: asyncio.Event) -> str:
+        self._live = conn
+        try:
+            return await self._supervise_live(conn, stop)
+        finally:
+            self._live = None
+
+    async def _supervise_live(self, conn: _Connection, stop: asyncio.Event) -> str:
         self.connected = True
         self.metrics.inc("hub_connects_total")
         self.metrics.set("hub_connected", 1)
@@ -271,8 +304,8 @@ class HubFeed:
             elif now - conn.last_activity > self.settings.server_silence_s:
                 reason = "server silent"
             elif self.market_open() and now - connected_at > self.settings.stale_feed_s:
-                stale = [c for c in self.contracts
-                         if now - max(self.last_trade.get(c, 0), connected_at) > self.settings.stale_feed_s]
+                stale = [c for c in self.contracts if c in self.watched and now - max(
+                    self.last_trade.get(c, 0), connected_at, self.watched_since.get(c, 0)) > self.settings.stale_feed_s]
                 if stale:
                     reason = f"no trades for {', '.join(stale)}"
         self.metrics.inc("hub_reconnects_total", reason=reason.split(":")[0])

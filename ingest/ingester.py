@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from ingest.config import Config
 from ingest.feed import FeedSettings, HubFeed
 from ingest.gaps import FetchBars, Gap, GapRepairer
 from ingest.metrics import Metrics
+from ingest.rolls import RollSettings, Roller, SearchContracts
 from ingest.session import market_open
 from ingest.trades import Tick, parse_gateway_trade
 from ingest.writer import TickWriter
@@ -47,6 +48,8 @@ class Ingester:
         is_market_open: Callable[[], bool] = market_open,
         feed_settings: FeedSettings | None = None,
         repair_interval_s: float = 300.0,
+        search_contracts: SearchContracts | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.cfg, self.dsn = cfg, dsn
         self.contracts = frozenset(cfg.contracts)
@@ -63,6 +66,13 @@ class Ingester:
         self.feed = HubFeed(cfg.gateway.hub_url, gateway.token, gateway.invalidate_token, cfg.contracts,
                             self._on_trades, self.metrics, settings, market_open=is_market_open,
                             on_disconnected=self._on_disconnected)
+        self.roller: Roller | None = None
+        if cfg.roots:
+            if search_contracts is None:
+                raise ValueError("roots need a contract search")
+            self.roller = Roller(cfg.roots, cfg.contracts, search_contracts, dsn,
+                                 RollSettings(ing.roll_rule, ing.roll_days, ing.roll_next_days, ing.roll_check_s),
+                                 self.metrics, self._set_contracts, **({"clock": clock} if clock else {}))
         self.last_tick: dict[str, datetime] = {}
         self.awaiting_first_tick: dict[str, tuple[datetime, str]] = {}  # contract -> (gap start, reason)
         self._logged_problems: dict[str, float] = {}
@@ -110,7 +120,14 @@ class Ingester:
         for contract_id, last in self.last_tick.items():
             self.awaiting_first_tick.setdefault(contract_id, (last, reason))
 
-    async def _restart_gaps(self) -> None:
+    async def _set_contracts(self, contracts: tuple[str, ...], fronts: frozenset[str]) -> None:
+        """From the roller: stream these contracts now (a restart gap is noted first for new ones)."""
+        await self._restart_gaps([c for c in contracts if c not in self.contracts])
+        self.contracts = frozenset(contracts)
+        self.repairer.contracts = list(contracts)
+        await self.feed.set_contracts(contracts, fronts)
+
+    async def _restart_gaps(self, contracts: Iterable[str]) -> None:
         """The span between the stored tape's end and this run's first trade is a gap too."""
         try:
             conn = await asyncpg.connect(self.dsn, timeout=10)
@@ -118,7 +135,7 @@ class Ingester:
             log.warning("database unavailable at start (%s): no restart gap recorded", exc)
             return
         try:
-            for contract_id in self.contracts:
+            for contract_id in contracts:
                 last = await conn.fetchval("SELECT market.latest_tick_time($1)", contract_id)
                 if last is not None:
                     self.awaiting_first_tick[contract_id] = (last, "restart")
@@ -141,10 +158,12 @@ class Ingester:
         return healthy, details
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._restart_gaps()
+        await self._restart_gaps(self.contracts)
         writer = asyncio.create_task(self.writer.run(), name="writer")
         others = [asyncio.create_task(self.feed.run(stop), name="feed"),
                   asyncio.create_task(self.repairer.run(stop), name="gap-repair")]
+        if self.roller is not None:
+            others.append(asyncio.create_task(self.roller.run(stop), name="contracts"))
         try:
             await stop.wait()
         finally:
