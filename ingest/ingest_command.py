@@ -66,7 +66,8 @@ async def run(args: argparse.Namespace) -> int:
             return await fetch_into_history(conn, client, contract_id, timeframe, start, end)
 
         ingester = Ingester(cfg, db.database_url(), client, fetch, metrics=metrics,
-                            search_contracts=client.search_contracts)
+                            search_contracts=client.search_contracts,
+                            history_requests=lambda: client.history_limiter.acquired)
         runner = await health.serve(cfg.ingest.health_port, metrics, ingester.status)
         stack.push_async_callback(runner.cleanup)
 

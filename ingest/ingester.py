@@ -50,6 +50,7 @@ class Ingester:
         repair_interval_s: float = 300.0,
         search_contracts: SearchContracts | None = None,
         clock: Callable[[], datetime] | None = None,
+        history_requests: Callable[[], int] | None = None,
     ) -> None:
         self.cfg, self.dsn = cfg, dsn
         self.contracts = frozenset(cfg.contracts)
@@ -58,7 +59,7 @@ class Ingester:
         self.writer = TickWriter(dsn, self.metrics, batch_rows=ing.batch_rows, batch_ms=ing.batch_ms,
                                  max_buffered=ing.queue_rows, spill_dir=Path(ing.spill_dir))
         self.repairer = GapRepairer(dsn, fetch_bars, cfg.contracts, cfg.backfill.timeframes, self.metrics,
-                                    interval_s=repair_interval_s)
+                                    interval_s=repair_interval_s, requests_made=history_requests)
         settings = feed_settings or FeedSettings(
             server_silence_s=ing.server_silence_s, stale_feed_s=ing.stale_feed_s, keep_alive_s=ing.keep_alive_s,
             backoff_initial_s=ing.reconnect_initial_s, backoff_max_s=ing.reconnect_max_s,
