@@ -5,7 +5,7 @@ WITH roll_gaps AS (
         r.root,
         r.rolled_at,
         (
-            -- new minus old close, in the latest bar both traded before the roll (1m, else 5m)
+            -- new minus old close in the latest bar both traded that closed by the roll
             SELECT n.close - o.close
             FROM market.bars AS n
             INNER JOIN market.bars AS o
@@ -15,9 +15,9 @@ WITH roll_gaps AS (
             WHERE
                 n.contract_id = r.to_contract
                 AND o.contract_id = r.from_contract
-                AND n.timeframe IN ('1m', '5m')
-                AND n.bucket < r.rolled_at
-            ORDER BY n.bucket DESC, n.timeframe = '1m' DESC
+                AND n.bucket >= r.rolled_at - interval '7 days'
+                AND n.closes_at <= r.rolled_at
+            ORDER BY n.closes_at DESC, n.bucket DESC
             LIMIT 1
         ) AS gap
     FROM market.contract_rolls AS r
@@ -52,4 +52,5 @@ COMMENT ON VIEW market.continuous_bars_adjusted IS
 'market.continuous_bars back-adjusted (the usual "panama" method): the prices of every bar '
 'before a roll are shifted by that roll''s gap, so the series has no jump at the roll and the '
 'newest segment keeps its traded prices. The gap is the new contract''s close minus the old '
-'one''s in the latest bar both traded before the roll; adjustment is the total shift of the row.';
+'one''s in the latest bar both traded that closed by the roll (the finest such bar; none in the '
+'week before: no shift); adjustment is the total shift of the row.';

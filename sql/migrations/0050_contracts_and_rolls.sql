@@ -56,3 +56,7 @@ COMMENT ON COLUMN market.contract_rolls.rolled_at IS
 COMMENT ON COLUMN market.contract_rolls.reason IS
 'gateway (its activeContract moved) or expiry (the configured rule: N days before expiry).';
 COMMENT ON COLUMN market.contract_rolls.recorded_at IS 'When the ingester recorded the roll.';
+
+COMMENT ON COLUMN signals.trend_jobs.contract_id IS
+'Gateway contract id (CON.F.US.MES.M25), or a root symbol (MES): a root runs on its continuous '
+'series (market.continuous_bars) and carries on across front-month rolls without a cold start.';
