@@ -91,6 +91,7 @@ class Ingester:
     async def start(self, rest_url: str, hub_url: str, contracts: tuple[str, ...], spill: Path) -> None:
         env = {**os.environ, "DATABASE_URL": self.dsn, "PROJECTX_USERNAME": self.name,
                "PROJECTX_API_KEY": LOGINS[self.name], "MECHTRADE_CONTRACTS": ",".join(contracts),
+               "MECHTRADE_ROOTS": "",
                "MECHTRADE_GATEWAY_REST_URL": rest_url, "MECHTRADE_GATEWAY_HUB_URL": hub_url,
                "MECHTRADE_INGEST_KEEP_ALIVE_S": str(self.keep_alive), "MECHTRADE_INGEST_STALE_FEED_S": "900",
                "MECHTRADE_INGEST_HEALTH_PORT": str(self.port), "MECHTRADE_INGEST_SPILL_DIR": str(spill / self.name)}
