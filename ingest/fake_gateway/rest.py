@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 MAX_BARS = 20_000
-LIST_FIELD = {"account/search": "accounts", "contract/search": "contracts", "contract/available": "contracts", "history/retrievebars": "bars",
-              "contract/searchbyid": "contract"}
+LIST_FIELD = {"account/search": "accounts", "contract/search": "contracts", "contract/available": "contracts",
+              "history/retrievebars": "bars", "contract/searchbyid": "contract"}
 REST_FAULT_KINDS = ("429", "500", "502", "503", "hang", "slow", "empty", "null_list", "absent_list",
                     "malformed_json", "false_code0", "short", "error")
 
