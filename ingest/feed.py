@@ -146,7 +146,7 @@ class _Connection:
             await asyncio.sleep(every_s)
             try:
                 await asyncio.wait_for(self.ping(), every_s)
-            except Exception as exc:  # signalrcore raises ValueError/OSError on a dead socket
+            except Exception as exc:  # noqa: BLE001 - signalrcore raises ValueError/OSError/bare Exception
                 self.errors.append(f"keep-alive ping failed: {exc or type(exc).__name__}")
                 self.closed.set()
                 return
@@ -243,8 +243,10 @@ class HubFeed:
             except Exception as exc:  # signalrcore raises bare Exceptions of several kinds
                 log.warning("hub connection failed: %s", exc)
                 return self._failed(type(exc).__name__)
+            self._live = conn
             return await self._supervise(conn, stop)
         finally:
+            self._live = None
             if pinger is not None:
                 pinger.cancel()
             await conn.close()
@@ -278,13 +280,6 @@ class HubFeed:
         log.info("hub subscriptions now %s", ", ".join(self.contracts))
 
     async def _supervise(self, conn: _Connection, stop: asyncio.Event) -> str:
-        self._live = conn
-        try:
-            return await self._supervise_live(conn, stop)
-        finally:
-            self._live = None
-
-    async def _supervise_live(self, conn: _Connection, stop: asyncio.Event) -> str:
         self.connected = True
         self.metrics.inc("hub_connects_total")
         self.metrics.set("hub_connected", 1)

@@ -22,7 +22,7 @@ from ingest.config import Config
 from ingest.feed import FeedSettings, HubFeed
 from ingest.gaps import FetchBars, Gap, GapRepairer
 from ingest.metrics import Metrics
-from ingest.rolls import RollSettings, Roller, SearchContracts
+from ingest.rolls import Roller, RollSettings, SearchContracts
 from ingest.session import market_open
 from ingest.trades import Tick, parse_gateway_trade
 from ingest.writer import TickWriter
@@ -73,7 +73,7 @@ class Ingester:
                 raise ValueError("roots need a contract search")
             self.roller = Roller(cfg.roots, cfg.contracts, search_contracts, dsn,
                                  RollSettings(ing.roll_rule, ing.roll_days, ing.roll_next_days, ing.roll_check_s),
-                                 self.metrics, self._set_contracts, **({"clock": clock} if clock else {}))
+                                 self.metrics, self._set_contracts, clock=clock)
         self.last_tick: dict[str, datetime] = {}
         self.awaiting_first_tick: dict[str, tuple[datetime, str]] = {}  # contract -> (gap start, reason)
         self._logged_problems: dict[str, float] = {}

@@ -60,9 +60,11 @@ class Roller:
 
     def __init__(self, roots: Sequence[str], fixed: Iterable[str], search: SearchContracts, dsn: str | None,
                  settings: RollSettings, metrics: Metrics, on_change: OnChange, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``clock``: the market's time (default: now), for expiries and the time of a roll."""
         self.roots, self.fixed, self.search, self.dsn = tuple(roots), tuple(fixed), search, dsn
-        self.settings, self.metrics, self.on_change, self.clock = settings, metrics, on_change, clock
+        self.settings, self.metrics, self.on_change = settings, metrics, on_change
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.front: dict[str, str] = {}
         self.retiring: dict[str, set[str]] = {}  # root -> earlier fronts, streamed until they expire
         self.streamed: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())

@@ -26,9 +26,9 @@ TRADES = 20
 
 def sdk_python() -> str:
     python = os.environ.get("MECHTRADE_PROJECTX_PY") or str(ROOT / ".venv-pxp" / "bin" / "python")
-    probe = subprocess.run([python, "-c", "import project_x_py"], capture_output=True) if Path(python).exists() \
-        else None
-    if probe is None or probe.returncode:
+    found = Path(python).exists() and subprocess.run([python, "-c", "import project_x_py"], capture_output=True,
+                                                     check=False).returncode == 0
+    if not found:
         skip_or_fail(f"project-x-py is not installed for {python} (see this module's docstring)")
     return python
 
