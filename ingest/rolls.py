@@ -47,6 +47,30 @@ def expiry_of(contract_id: str) -> date | None:
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
+def pick_front(found: list[Contract], settings: RollSettings, today: date) -> Contract | None:
+    """The root's front among its contracts ``found``, by the rule of ``settings`` (None if there is none)."""
+    by_expiry = sorted((c for c in found if (expiry_of(c.id) or date.max) >= today),
+                       key=lambda c: expiry_of(c.id) or date.max)
+    if settings.rule == "gateway":
+        return next((c for c in by_expiry if c.active), None) or next((c for c in found if c.active), None)
+    if len(by_expiry) > 1 and (expiry_of(by_expiry[0].id) or date.max) - today <= timedelta(days=settings.roll_days):
+        return by_expiry[1]
+    return by_expiry[0] if by_expiry else None
+
+
+async def resolve_fronts(search: SearchContracts, roots: Iterable[str], settings: RollSettings) -> list[str]:
+    """The front contract of each root now (roots without one are left out, with a warning)."""
+    out = []
+    for root in roots:
+        front = pick_front([c for c in await search(root) if root_of(c.id) == root], settings,
+                           datetime.now(UTC).date())
+        if front is None:
+            log.warning("no contract found for root %s", root)
+        else:
+            out.append(front.id)
+    return out
+
+
 @dataclass(frozen=True)
 class RollSettings:
     rule: str = "gateway"  # "gateway": follow activeContract; "expiry": roll_days before expiry
@@ -128,15 +152,7 @@ class Roller:
         self.checked.set()
 
     def _pick_front(self, found: list[Contract]) -> Contract | None:
-        today = self.clock().date()
-        by_expiry = sorted((c for c in found if (expiry_of(c.id) or date.max) >= today),
-                           key=lambda c: expiry_of(c.id) or date.max)
-        if self.settings.rule == "gateway":
-            return next((c for c in by_expiry if c.active), None) or next((c for c in found if c.active), None)
-        if len(by_expiry) > 1 and (expiry_of(by_expiry[0].id) or date.max) - today <= \
-                timedelta(days=self.settings.roll_days):
-            return by_expiry[1]
-        return by_expiry[0] if by_expiry else None
+        return pick_front(found, self.settings, self.clock().date())
 
     async def _update_root(self, conn: asyncpg.Connection, root: str, found: list[Contract]) -> None:
         front = self._pick_front(found)

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
+from test_backfill import cli
 from test_ingester import FAST, expected
 
 from ingest.config import Config, Credentials, Ingest
-from ingest.fake_gateway import MES_M25, MES_U25, FakeGateway
+from ingest.fake_gateway import MES_M25, MES_U25, BackgroundGateway, FakeGateway
 from ingest.fake_gateway.tape import TICKS
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
@@ -105,3 +107,13 @@ def stored(dsn: str, contract_id: str) -> Counter:
     with psycopg.connect(dsn) as conn:
         return Counter(conn.execute("SELECT ts, price, size, side FROM market.ticks WHERE contract_id = %s",
                                     (contract_id,)).fetchall())
+
+
+def test_backfill_without_a_contract_takes_each_roots_front_month(db_dsn: str, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with BackgroundGateway(replay_from="2025-05-14T00:00:00+00:00") as gw:
+        monkeypatch.setenv("MECHTRADE_ROOTS", "MES")
+        monkeypatch.setenv("MECHTRADE_CONTRACTS", "")
+        assert cli(monkeypatch, gw, db_dsn, "backfill", "--timeframe", "1d", "--since", "2025-05-01",
+                   "--until", "2025-05-09") == 0
+        assert "CON.F.US.MES.M25  1d" in capsys.readouterr().out
