@@ -129,7 +129,7 @@ class GapRepairer:
             self.round_done.set()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(self._wake.wait(), stop.wait()), self.interval_s)
+                await asyncio.wait_for(first_done(self._wake.wait(), stop.wait()), self.interval_s)
 
     async def _round(self, conn: asyncpg.Connection) -> None:
         while self._unrecorded:
@@ -189,7 +189,8 @@ def coalesce(ranges: list[tuple[datetime, datetime, int]], width: timedelta,
     return out
 
 
-async def _first(*aws: Awaitable[object]) -> None:
+async def first_done(*aws: Awaitable[object]) -> None:
+    """Wait until the first of ``aws`` is done; cancel the others."""
     tasks = [asyncio.ensure_future(a) for a in aws]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

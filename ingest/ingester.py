@@ -20,7 +20,7 @@ import asyncpg
 
 from ingest.config import Config
 from ingest.feed import FeedSettings, HubFeed
-from ingest.gaps import FetchBars, Gap, GapRepairer
+from ingest.gaps import FetchBars, Gap, GapRepairer, first_done
 from ingest.metrics import Metrics
 from ingest.rolls import Roller, RollSettings, SearchContracts
 from ingest.session import market_open
@@ -28,6 +28,7 @@ from ingest.trades import Tick, parse_gateway_trade
 from ingest.writer import TickWriter
 
 log = logging.getLogger(__name__)
+ROOTS_WAIT_S = 30.0  # at start, how long the feed waits for the roots' contracts before connecting anyway
 
 
 class TokenSource(Protocol):
@@ -161,10 +162,12 @@ class Ingester:
     async def run(self, stop: asyncio.Event) -> None:
         await self._restart_gaps(self.contracts)
         writer = asyncio.create_task(self.writer.run(), name="writer")
-        others = [asyncio.create_task(self.feed.run(stop), name="feed"),
-                  asyncio.create_task(self.repairer.run(stop), name="gap-repair")]
-        if self.roller is not None:
+        others = [asyncio.create_task(self.repairer.run(stop), name="gap-repair")]
+        if self.roller is not None:  # the roots' contracts first, so the first connection subscribes them
             others.append(asyncio.create_task(self.roller.run(stop), name="contracts"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first_done(self.roller.checked.wait(), stop.wait()), ROOTS_WAIT_S)
+        others.append(asyncio.create_task(self.feed.run(stop), name="feed"))
         try:
             await stop.wait()
         finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -98,23 +98,33 @@ class Roller:
             metrics.describe(name, "counter", text)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Check now and every ``check_s`` (every 5 s until a first check succeeded) until ``stop``; then note
+        the streamed contracts' last ticks once more."""
         loaded = False
         while not stop.is_set():
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=10)
-                try:
+                async with self._connection() as conn:
                     if not loaded:
                         await self._load(conn)
                         loaded = True
                     await self.check(conn)
-                finally:
-                    await conn.close()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, RuntimeError) as exc:
                 self.metrics.inc("contract_check_errors_total")
                 log.warning("contract check failed (%s); will retry", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.check_s if loaded else
                                        min(self.settings.check_s, 5.0))
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            async with self._connection() as conn:
+                await conn.execute("SELECT internal.note_contract_ticks($1::text[])", list(self.streamed[0]))
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        conn = await asyncpg.connect(self.dsn, timeout=10)
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def _load(self, conn: asyncpg.Connection) -> None:
         """The fronts and unexpired earlier fronts recorded by a previous run."""
