@@ -176,6 +176,10 @@ class Roller:
             current = self.front.get(root)
             if front is None or front.id == current:
                 return
+            if current is not None and (expiry_of(front.id) or date.max) <= (expiry_of(current) or date.min):
+                log.warning("%s: the gateway marks %s active, which expires no later than %s; not rolling back",
+                            root, front.id, current)
+                return
             await conn.execute("UPDATE market.contracts SET active = false, updated_at = now()"
                                " WHERE root = $1 AND active", root)
             await conn.execute("UPDATE market.contracts SET active = true, updated_at = now()"

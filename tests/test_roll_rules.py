@@ -1,11 +1,13 @@
-"""The roll rules without a database: contract expiries from ids, which contract is the front, what is
-streamed ahead of and after a roll."""
+"""The roll rules: contract expiries from ids, which contract is the front, what is
+streamed ahead of and after a roll, and that a root never rolls back."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from ingest.metrics import Metrics
@@ -64,3 +66,22 @@ def test_the_next_contract_is_streamed_ahead_of_expiry_and_the_old_front_until_i
     expired = roller("gateway", date(2025, 6, 23), next_days=14)
     expired.front["MES"], expired.retiring["MES"] = U25, {M25}
     assert expired._streamed_for("MES", found) == [U25] and expired.retiring["MES"] == set()
+
+
+
+def test_a_root_never_rolls_back(db_dsn: str) -> None:
+    """A gateway that flags the old contract active again (a glitch) does not undo the roll."""
+    async def go() -> None:
+        conn = await asyncpg.connect(db_dsn)
+        try:
+            r = roller("gateway", date(2025, 6, 13))
+            await r._update_root(conn, "MES", [contract(M25, True), contract(U25)])
+            await r._update_root(conn, "MES", [contract(M25), contract(U25, True)])
+            await r._update_root(conn, "MES", [contract(M25, True), contract(U25)])
+            assert r.front["MES"] == U25
+            assert await conn.fetch("SELECT from_contract, to_contract FROM market.contract_rolls") == [(M25, U25)]
+            assert await conn.fetchval("SELECT contract_id FROM market.contracts WHERE active") == U25
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
