@@ -1,5 +1,5 @@
--- The detector over one series of market.series_bars, as trend_starts, trend_events and trend_states
--- read it.
+-- The detector over one series of market.series_bars (a contract or a root), as trend_starts,
+-- trend_events and trend_states read it.
 CREATE OR REPLACE FUNCTION signals.trend_detect_series(
     p_profile text,
     p_contract_id text,
