@@ -155,7 +155,10 @@ class Ingester:
             "queue_depth": self.writer.buffered,
             "spill_files": len(self.writer.spill.pending()),
             "last_trade_age_s": {c: round(now - t.timestamp(), 1) for c, t in self.last_tick.items()},
+            "streaming": sorted(self.contracts),
         }
+        if self.roller is not None:
+            details["fronts"] = dict(self.roller.front)
         healthy = (self.feed.connected or not market_open()) and (self.writer.database_up or self.writer.buffered == 0)
         return healthy, details
 

@@ -49,6 +49,8 @@ def test_a_root_rolls_live_without_losing_a_tick(db_dsn: str, tmp_path: Path) ->
                 while not gw.rolled:
                     await gw.play(1)
                 await gw.wait_for(lambda: ingester.roller.front["MES"] == MES_U25, 15)
+                details = ingester.status()[1]  # what /healthz shows
+                assert details["fronts"] == {"MES": MES_U25} and details["streaming"] == [MES_M25, MES_U25]
                 await gw.play_until(END)
                 await settled(ingester, gw, db_dsn)
                 ingester.roller.checked.clear()
