@@ -12,6 +12,7 @@ from ingest import config, db
 from ingest.backfill import BackfillResult, backfill, utc_text
 from ingest.config import ConfigError
 from ingest.projectx import LOGIN, MAX_BARS, GatewayError, ProjectXClient
+from ingest.rolls import RollSettings, resolve_fronts
 
 log = logging.getLogger("mechtrade.backfill")
 
@@ -41,7 +42,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("backfill", help="import gateway history bars into market.history_bars",
                             description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--contract", action="append", metavar="ID",
-                   help="contract id, e.g. CON.F.US.MES.M25 (repeatable; default: the configured contracts)")
+                   help="contract id, e.g. CON.F.US.MES.M25 (repeatable; default: the configured contracts and "
+                   "the front month of each configured root)")
     p.add_argument("--timeframe", action="append", metavar="TF",
                    help="1m, 5m, 15m, 1h, 4h or 1d (repeatable; default: backfill.timeframes of the config)")
     p.add_argument("--since", type=utc_time, required=True, metavar="TIME",
@@ -56,9 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 async def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     cfg.credentials.require()
-    contracts = args.contract or list(cfg.contracts)
-    if not contracts:
-        raise ConfigError("no contract: give --contract or configure contracts")
+    if not (args.contract or cfg.contracts or cfg.roots):
+        raise ConfigError("no contract: give --contract or configure roots or contracts")
     timeframes = args.timeframe or list(cfg.backfill.timeframes)
     until = args.until or datetime.now(UTC)
     if args.since > until:
@@ -77,6 +78,8 @@ async def run(args: argparse.Namespace) -> int:
         async with ProjectXClient(cfg.gateway.rest_url, cfg.credentials, live=cfg.gateway.live,
                                   history_per_30s=cfg.gateway.history_requests_per_30s,
                                   token_refresh_s=cfg.gateway.token_refresh_s) as client:
+            contracts = args.contract or [*cfg.contracts, *await resolve_fronts(
+                client.search_contracts, cfg.roots, RollSettings(cfg.ingest.roll_rule, cfg.ingest.roll_days))]
             for contract_id, timeframe in itertools.product(contracts, timeframes):
                 try:
                     results.append(await backfill(conn, client, contract_id, timeframe, args.since, until,

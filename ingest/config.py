@@ -1,9 +1,9 @@
 """Configuration: ``config/mechtrade.yaml`` (or ``--config``), overridden by the environment.
 
-Every key ``section.key`` can be overridden by ``MECHTRADE_SECTION_KEY``; the contract list by
-``MECHTRADE_CONTRACTS`` (comma separated); the coordinator's rules by ``MECHTRADE_COORDINATOR_RULES``
-(a JSON list); the health port also by ``PORT``. Credentials come only
-from the environment and are never part of ``repr`` or logs.
+Every key ``section.key`` can be overridden by ``MECHTRADE_SECTION_KEY``; the root symbols by
+``MECHTRADE_ROOTS`` and the explicit contract list by ``MECHTRADE_CONTRACTS`` (comma separated); the
+coordinator's rules by ``MECHTRADE_COORDINATOR_RULES`` (a JSON list); the health port also by ``PORT``.
+Credentials come only from the environment and are never part of ``repr`` or logs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+ROLL_RULES = ("gateway", "expiry")
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "config" / "mechtrade.yaml"
 
 
@@ -40,11 +41,16 @@ class Ingest:
     spill_dir: str = "spill"
     stale_feed_s: float = 120.0
     server_silence_s: float = 45.0
+    keep_alive_s: float = 10.0
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 60.0
     shutdown_deadline_s: float = 20.0
     health_port: int = 8080
     repair_timeframe: str = "1m"
+    roll_rule: str = "gateway"
+    roll_days: int = 8
+    roll_next_days: int = 14
+    roll_check_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,7 @@ class Credentials:
 class Config:
     gateway: Gateway = Gateway()
     contracts: tuple[str, ...] = ()
+    roots: tuple[str, ...] = ()
     ingest: Ingest = Ingest()
     backfill: Backfill = Backfill()
     coordinator: Coordinator = Coordinator()
@@ -188,16 +195,21 @@ def load(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
         data = yaml.safe_load(path.read_text()) or {}
     elif path != DEFAULT_FILE:
         raise ConfigError(f"configuration file {path} does not exist")
-    if unknown := set(data) - {"gateway", "contracts", "ingest", "backfill", "coordinator"}:
+    if unknown := set(data) - {"gateway", "roots", "contracts", "ingest", "backfill", "coordinator"}:
         raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))} in {path}")
     if "PORT" in env:
         env.setdefault("MECHTRADE_INGEST_HEALTH_PORT", env["PORT"])
         env.setdefault("MECHTRADE_COORDINATOR_HEALTH_PORT", env["PORT"])
     contracts = _coerce(env.get("MECHTRADE_CONTRACTS", data.get("contracts") or ()), (), "contracts")
+    roots = _coerce(env.get("MECHTRADE_ROOTS", data.get("roots") or ()), (), "roots")
+    ingest = _section(Ingest, data.get("ingest") or {}, "ingest", env)
+    if ingest.roll_rule not in ROLL_RULES:
+        raise ConfigError(f"ingest.roll_rule: {ingest.roll_rule!r} is not one of {', '.join(ROLL_RULES)}")
     return Config(
         gateway=_section(Gateway, data.get("gateway") or {}, "gateway", env),
         contracts=contracts,
-        ingest=_section(Ingest, data.get("ingest") or {}, "ingest", env),
+        roots=tuple(r.upper() for r in roots),
+        ingest=ingest,
         backfill=_section(Backfill, data.get("backfill") or {}, "backfill", env),
         coordinator=_coordinator(data.get("coordinator") or {}, env),
         credentials=Credentials(env.get("PROJECTX_USERNAME", ""), env.get("PROJECTX_API_KEY", "")),

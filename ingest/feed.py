@@ -5,8 +5,11 @@ handshake errors, dies on WebSocket pings, never resubscribes), so its automatic
 off and this supervisor owns the life cycle: a fresh token and URL for every connection, a
 handshake timeout, resubscription of every contract on every connection, a server-silence
 timeout, a per-contract staleness watchdog during trading hours, exponential backoff with jitter
-and a cap, and a teardown that cannot hang. Messages hop off signalrcore's receive thread at once
-(``call_soon_threadsafe``, one wake-up per burst); nothing else happens on that thread.
+and a cap, a keep-alive ping every ``keep_alive_s`` (signalrcore only pings when its own reconnect
+is configured; a silent client is closed by the server after 30 s), and a teardown that cannot
+hang. WebSocket control frames are answered below the hub protocol (:mod:`ingest.hub_socket`).
+Messages hop off signalrcore's receive thread at once (``call_soon_threadsafe``, one wake-up per
+burst); nothing else happens on that thread.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from typing import Any
 
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 
+from ingest import hub_socket
 from ingest.metrics import Metrics
 
 log = logging.getLogger(__name__)
+hub_socket.install()
 
 TradeSink = Callable[[list[tuple[Any, float]]], None]  # [(GatewayTrade arguments, receive time)], on the loop
 
@@ -46,6 +51,7 @@ class FeedSettings:
     backoff_max_s: float = 60.0
     healthy_after_s: float = 30.0  # a connection that lasted this long resets the backoff
     check_every_s: float = 0.25
+    keep_alive_s: float = 10.0  # a SignalR ping this often; 0 = none (the server then drops us)
 
 
 class _Handoff:
@@ -80,6 +86,7 @@ class _Connection:
         self.last_activity = time.monotonic()
         self.errors: list[str] = []
         self.completions: dict[str, asyncio.Future[str | None]] = {}
+        self.subscribed: set[str] = set()  # contracts whose SubscribeContractTrades completed
         self.hub = (
             HubConnectionBuilder()
             .with_url(url, options={"skip_negotiation": True})
@@ -129,6 +136,22 @@ class _Connection:
         if error:
             raise RuntimeError(f"{method}({arguments[0]}) failed: {error}")
 
+    async def ping(self) -> None:
+        """One SignalR ping record; raises when the socket is gone."""
+        await asyncio.to_thread(self.hub.transport.send, hub_socket.PING_RECORD)
+
+    async def keep_alive(self, every_s: float, metrics: Metrics) -> None:
+        """Ping every ``every_s`` seconds until cancelled; a failed send ends the connection."""
+        while not self.closed.is_set():
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.wait_for(self.ping(), every_s)
+            except Exception as exc:  # noqa: BLE001 - signalrcore raises ValueError/OSError/bare Exception
+                self.errors.append(f"keep-alive ping failed: {exc or type(exc).__name__}")
+                self.closed.set()
+                return
+            metrics.inc("hub_pings_sent_total")
+
     async def close(self) -> None:
         """Tear down without trusting signalrcore: shut the socket so its receive thread wakes."""
         client = getattr(getattr(self.hub, "transport", None), "_client", None)
@@ -163,6 +186,9 @@ class HubFeed:
     ) -> None:
         self.hub_url, self.token, self.invalidate_token = hub_url, token, invalidate_token
         self.contracts = tuple(contracts)
+        self.watched = frozenset(self.contracts)  # contracts judged by the staleness watchdog
+        self.watched_since: dict[str, float] = {}  # when a contract joined mid-connection
+        self._live: _Connection | None = None  # the connection in supervision, if any
         self.on_trade, self.metrics, self.settings = on_trade, metrics, settings
         self.market_open = market_open
         self.on_connected, self.on_disconnected = on_connected, on_disconnected
@@ -173,6 +199,7 @@ class HubFeed:
             ("hub_reconnects_total", "counter", "connections torn down and rebuilt, by reason"),
             ("hub_connect_failures_total", "counter", "failed connection attempts, by reason"),
             ("hub_connected", "gauge", "1 while subscribed to the hub"),
+            ("hub_pings_sent_total", "counter", "keep-alive pings sent to the hub"),
         ):
             metrics.describe(name, kind, text)
         metrics.set("hub_connected", 0)
@@ -199,11 +226,15 @@ class HubFeed:
     async def _one_connection(self, stop: asyncio.Event) -> str:
         url = f"{self.hub_url}?access_token={await self.token()}"
         conn = _Connection(url, asyncio.get_running_loop(), self.on_trade)
+        pinger: asyncio.Task | None = None
         try:
             try:
                 await conn.start(self.settings.handshake_timeout_s)
-                for contract_id in self.contracts:
-                    await conn.invoke("SubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+                if self.settings.keep_alive_s > 0:
+                    pinger = asyncio.create_task(conn.keep_alive(self.settings.keep_alive_s, self.metrics))
+                while missing := [c for c in self.contracts if c not in conn.subscribed]:  # it may change meanwhile
+                    await conn.invoke("SubscribeContractTrades", missing[:1], self.settings.subscribe_timeout_s)
+                    conn.subscribed.add(missing[0])
             except Unauthorized:
                 self.invalidate_token()
                 return self._failed("unauthorized")
@@ -212,8 +243,12 @@ class HubFeed:
             except Exception as exc:  # signalrcore raises bare Exceptions of several kinds
                 log.warning("hub connection failed: %s", exc)
                 return self._failed(type(exc).__name__)
+            self._live = conn
             return await self._supervise(conn, stop)
         finally:
+            self._live = None
+            if pinger is not None:
+                pinger.cancel()
             await conn.close()
             if self.connected:
                 self.connected = False
@@ -222,6 +257,27 @@ class HubFeed:
     def _failed(self, reason: str) -> str:
         self.metrics.inc("hub_connect_failures_total", reason=reason)
         return f"connect failed: {reason}"
+
+    async def set_contracts(self, contracts: Iterable[str], watched: Iterable[str]) -> None:
+        """Stream ``contracts`` from now on (watching ``watched`` for staleness): subscribes and unsubscribes on
+        the live connection, or ends it if that fails (the next one subscribes everything)."""
+        self.contracts, self.watched = tuple(contracts), frozenset(watched)
+        conn = self._live
+        if conn is None or conn.closed.is_set():
+            return
+        try:
+            for contract_id in [c for c in self.contracts if c not in conn.subscribed]:
+                self.watched_since[contract_id] = time.monotonic()
+                await conn.invoke("SubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+                conn.subscribed.add(contract_id)
+            for contract_id in [c for c in conn.subscribed if c not in self.contracts]:
+                await conn.invoke("UnsubscribeContractTrades", [contract_id], self.settings.subscribe_timeout_s)
+                conn.subscribed.discard(contract_id)
+        except Exception as exc:  # noqa: BLE001 - any failure: a fresh connection subscribes the new set
+            conn.errors.append(f"changing subscriptions failed: {exc or type(exc).__name__}")
+            conn.closed.set()
+            return
+        log.info("hub subscriptions now %s", ", ".join(self.contracts))
 
     async def _supervise(self, conn: _Connection, stop: asyncio.Event) -> str:
         self.connected = True
@@ -243,8 +299,8 @@ class HubFeed:
             elif now - conn.last_activity > self.settings.server_silence_s:
                 reason = "server silent"
             elif self.market_open() and now - connected_at > self.settings.stale_feed_s:
-                stale = [c for c in self.contracts
-                         if now - max(self.last_trade.get(c, 0), connected_at) > self.settings.stale_feed_s]
+                stale = [c for c in self.contracts if c in self.watched and now - max(
+                    self.last_trade.get(c, 0), connected_at, self.watched_since.get(c, 0)) > self.settings.stale_feed_s]
                 if stale:
                     reason = f"no trades for {', '.join(stale)}"
         self.metrics.inc("hub_reconnects_total", reason=reason.split(":")[0])

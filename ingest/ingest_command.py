@@ -49,8 +49,9 @@ async def run(args: argparse.Namespace) -> int:
             cfg = await _start_fake_gateway(stack, cfg, args.speed)
         else:
             cfg.credentials.require("or run with --fake-gateway for a demo feed")
-        if not cfg.contracts:
-            raise ConfigError("no contracts configured (contracts: in the config file, or MECHTRADE_CONTRACTS)")
+        if not cfg.contracts and not cfg.roots:
+            raise ConfigError("no roots or contracts configured (roots:/contracts: in the config file, or "
+                              "MECHTRADE_ROOTS/MECHTRADE_CONTRACTS)")
 
         from ingest.backfill import fetch_into_history
         from ingest.projectx import ProjectXClient
@@ -64,7 +65,9 @@ async def run(args: argparse.Namespace) -> int:
         async def fetch(conn, contract_id, timeframe, start, end):  # type: ignore[no-untyped-def]
             return await fetch_into_history(conn, client, contract_id, timeframe, start, end)
 
-        ingester = Ingester(cfg, db.database_url(), client, fetch, metrics=metrics)
+        ingester = Ingester(cfg, db.database_url(), client, fetch, metrics=metrics,
+                            search_contracts=client.search_contracts,
+                            history_requests=lambda: client.history_limiter.acquired)
         runner = await health.serve(cfg.ingest.health_port, metrics, ingester.status)
         stack.push_async_callback(runner.cleanup)
 
@@ -72,20 +75,21 @@ async def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        log.info("ingesting %s from %s into %s; health on :%d", ", ".join(cfg.contracts), cfg.gateway.hub_url,
-                 db.describe(db.database_url()), runner.bound_port)  # type: ignore[attr-defined]
+        log.info("ingesting %s from %s into %s; health on :%d", ", ".join(cfg.roots + cfg.contracts),
+                 cfg.gateway.hub_url, db.describe(db.database_url()), runner.bound_port)  # type: ignore[attr-defined]
         await ingester.run(stop)
     return 0
 
 
 async def _start_fake_gateway(stack: AsyncExitStack, cfg: Config, speed: float) -> Config:
-    from ingest.fake_gateway import MES_M25, FakeGateway
+    from ingest.fake_gateway import FakeGateway
 
     gw = await stack.enter_async_context(FakeGateway(autoplay=True, speed=speed))
     log.info("demo mode: fake gateway at %s replaying MES trades at %.0f/s", gw.rest_url, speed)
     return dataclasses.replace(
         cfg,
         gateway=dataclasses.replace(cfg.gateway, rest_url=gw.rest_url, hub_url=gw.hub_url),
-        contracts=(MES_M25,),
+        roots=("MES",),
+        contracts=(),
         credentials=Credentials("demo", "demo-key"),
     )

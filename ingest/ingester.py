@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,13 +20,15 @@ import asyncpg
 
 from ingest.config import Config
 from ingest.feed import FeedSettings, HubFeed
-from ingest.gaps import FetchBars, Gap, GapRepairer
+from ingest.gaps import FetchBars, Gap, GapRepairer, first_done
 from ingest.metrics import Metrics
+from ingest.rolls import Roller, RollSettings, SearchContracts
 from ingest.session import market_open
 from ingest.trades import Tick, parse_gateway_trade
 from ingest.writer import TickWriter
 
 log = logging.getLogger(__name__)
+ROOTS_WAIT_S = 30.0  # at start, how long the feed waits for the roots' contracts before connecting anyway
 
 
 class TokenSource(Protocol):
@@ -47,6 +49,9 @@ class Ingester:
         is_market_open: Callable[[], bool] = market_open,
         feed_settings: FeedSettings | None = None,
         repair_interval_s: float = 300.0,
+        search_contracts: SearchContracts | None = None,
+        clock: Callable[[], datetime] | None = None,
+        history_requests: Callable[[], int] | None = None,
     ) -> None:
         self.cfg, self.dsn = cfg, dsn
         self.contracts = frozenset(cfg.contracts)
@@ -55,14 +60,21 @@ class Ingester:
         self.writer = TickWriter(dsn, self.metrics, batch_rows=ing.batch_rows, batch_ms=ing.batch_ms,
                                  max_buffered=ing.queue_rows, spill_dir=Path(ing.spill_dir))
         self.repairer = GapRepairer(dsn, fetch_bars, cfg.contracts, cfg.backfill.timeframes, self.metrics,
-                                    interval_s=repair_interval_s)
+                                    interval_s=repair_interval_s, requests_made=history_requests)
         settings = feed_settings or FeedSettings(
-            server_silence_s=ing.server_silence_s, stale_feed_s=ing.stale_feed_s,
+            server_silence_s=ing.server_silence_s, stale_feed_s=ing.stale_feed_s, keep_alive_s=ing.keep_alive_s,
             backoff_initial_s=ing.reconnect_initial_s, backoff_max_s=ing.reconnect_max_s,
         )
         self.feed = HubFeed(cfg.gateway.hub_url, gateway.token, gateway.invalidate_token, cfg.contracts,
                             self._on_trades, self.metrics, settings, market_open=is_market_open,
                             on_disconnected=self._on_disconnected)
+        self.roller: Roller | None = None
+        if cfg.roots:
+            if search_contracts is None:
+                raise ValueError("roots need a contract search")
+            self.roller = Roller(cfg.roots, cfg.contracts, search_contracts, dsn,
+                                 RollSettings(ing.roll_rule, ing.roll_days, ing.roll_next_days, ing.roll_check_s),
+                                 self.metrics, self._set_contracts, clock=clock)
         self.last_tick: dict[str, datetime] = {}
         self.awaiting_first_tick: dict[str, tuple[datetime, str]] = {}  # contract -> (gap start, reason)
         self._logged_problems: dict[str, float] = {}
@@ -110,7 +122,14 @@ class Ingester:
         for contract_id, last in self.last_tick.items():
             self.awaiting_first_tick.setdefault(contract_id, (last, reason))
 
-    async def _restart_gaps(self) -> None:
+    async def _set_contracts(self, contracts: tuple[str, ...], fronts: frozenset[str]) -> None:
+        """From the roller: stream these contracts now (a restart gap is noted first for new ones)."""
+        await self._restart_gaps([c for c in contracts if c not in self.contracts])
+        self.contracts = frozenset(contracts)
+        self.repairer.contracts = list(contracts)
+        await self.feed.set_contracts(contracts, fronts)
+
+    async def _restart_gaps(self, contracts: Iterable[str]) -> None:
         """The span between the stored tape's end and this run's first trade is a gap too."""
         try:
             conn = await asyncpg.connect(self.dsn, timeout=10)
@@ -118,7 +137,7 @@ class Ingester:
             log.warning("database unavailable at start (%s): no restart gap recorded", exc)
             return
         try:
-            for contract_id in self.contracts:
+            for contract_id in contracts:
                 last = await conn.fetchval("SELECT market.latest_tick_time($1)", contract_id)
                 if last is not None:
                     self.awaiting_first_tick[contract_id] = (last, "restart")
@@ -136,15 +155,22 @@ class Ingester:
             "queue_depth": self.writer.buffered,
             "spill_files": len(self.writer.spill.pending()),
             "last_trade_age_s": {c: round(now - t.timestamp(), 1) for c, t in self.last_tick.items()},
+            "streaming": sorted(self.contracts),
         }
+        if self.roller is not None:
+            details["fronts"] = dict(self.roller.front)
         healthy = (self.feed.connected or not market_open()) and (self.writer.database_up or self.writer.buffered == 0)
         return healthy, details
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._restart_gaps()
+        await self._restart_gaps(self.contracts)
         writer = asyncio.create_task(self.writer.run(), name="writer")
-        others = [asyncio.create_task(self.feed.run(stop), name="feed"),
-                  asyncio.create_task(self.repairer.run(stop), name="gap-repair")]
+        others = [asyncio.create_task(self.repairer.run(stop), name="gap-repair")]
+        if self.roller is not None:  # the roots' contracts first, so the first connection subscribes them
+            others.append(asyncio.create_task(self.roller.run(stop), name="contracts"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first_done(self.roller.checked.wait(), stop.wait()), ROOTS_WAIT_S)
+        others.append(asyncio.create_task(self.feed.run(stop), name="feed"))
         try:
             await stop.wait()
         finally:

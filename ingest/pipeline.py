@@ -22,15 +22,17 @@ from typing import Self
 import asyncpg
 
 from ingest import db
-from ingest.config import Config, Ingest, Rule
+from ingest.config import Config, Credentials, Ingest, Rule
 from ingest.config import Coordinator as CoordinatorSettings
 from ingest.coordinator import Coordinator
 from ingest.fake_gateway import MES_M25, FakeGateway, Tape, load_bars
 from ingest.fake_gateway.bars import Bar, aggregate
 from ingest.fake_gateway.catalog import Contract, default_catalog
+from ingest.fake_gateway.tape import TICKS
 from ingest.feed import FeedSettings
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
+from ingest.projectx import ProjectXClient
 
 TIMEFRAMES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
 DEMO_RULE = Rule("confluence_1h_15m", ("1h", "15m"), "2 hours", profile="swing")
@@ -122,17 +124,22 @@ class Pipeline:
                                                 f"F.US.{c.split('.')[3]}") for c in self.contracts[1:]]
         self.gw = await self._stack.enter_async_context(
             FakeGateway(tapes=tapes, catalog=catalog, replay_from=self.start, ping_interval_s=1.0))
-        cfg = Config(contracts=self.contracts,
-                     ingest=Ingest(batch_rows=1000, batch_ms=5, spill_dir=str(self.spill_dir)))
+        cfg = Config(contracts=self.contracts, roots=("MES",),  # MES resolves to M25: market.continuous_bars
+                     ingest=Ingest(batch_rows=1000, batch_ms=5, spill_dir=str(self.spill_dir), roll_check_s=3600.0))
         cfg = dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, hub_url=self.gw.hub_url))
+        rest = await self._stack.enter_async_context(ProjectXClient(self.gw.rest_url, Credentials("demo", "demo-key")))
         self.ingester = Ingester(cfg, self.dsn, DemoTokens(self.gw), no_history, metrics=self.metrics,
-                                 is_market_open=lambda: True, feed_settings=FEED, repair_interval_s=3600.0)
+                                 is_market_open=lambda: True, feed_settings=FEED, repair_interval_s=3600.0,
+                                 search_contracts=rest.search_contracts,
+                                 clock=lambda: datetime.fromtimestamp(self.gw.market.now_ticks / TICKS, UTC))
         self._tasks = [asyncio.create_task(self.ingester.run(self._stop), name="ingester"),
                        asyncio.create_task(self.coordinator.run(self._stop), name="coordinator")]
         self._stack.push_async_callback(self._shutdown)
         await self.gw.wait_for(lambda: sum(len(c.subscriptions) for c in self.gw.open_connections())
                                >= len(self.contracts), timeout=30)
         await self.coordinator.wait_until(lambda c: c.batches >= 1, timeout=30)
+        assert self.ingester.roller is not None
+        await asyncio.wait_for(self.ingester.roller.checked.wait(), 30)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

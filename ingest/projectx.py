@@ -103,6 +103,7 @@ class SlidingLimiter:
             raise ValueError("the history budget must allow at least one request")
         self.count, self.window_s, self.clock = count, window_s, clock
         self.sent: deque[float] = deque()
+        self.acquired = 0  # slots taken so far (= requests made under this budget)
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> float:
@@ -115,6 +116,7 @@ class SlidingLimiter:
                     self.sent.popleft()
                 if len(self.sent) < self.count:
                     self.sent.append(now)
+                    self.acquired += 1
                     return waited
                 pause = self.sent[0] + self.window_s - now
                 waited += pause

@@ -6,7 +6,7 @@ feed a few times, which costs nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -24,12 +24,3 @@ def market_open(now: datetime | None = None) -> bool:
     if day == 4:
         return t < SESSION_CLOSE
     return not SESSION_CLOSE <= t < SESSION_OPEN
-
-
-def daily_close_after(ts: datetime) -> datetime:
-    """The end (17:00 Chicago) of the daily bar that contains ``ts``."""
-    local = ts.astimezone(CHICAGO)
-    close = datetime.combine(local.date(), SESSION_OPEN, CHICAGO)
-    if local >= close:
-        close = datetime.combine(local.date() + timedelta(days=1), SESSION_OPEN, CHICAGO)
-    return close.astimezone(UTC)

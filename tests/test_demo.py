@@ -44,3 +44,12 @@ def test_a_short_demo_summary_matches_the_database(db_dsn: str, sql: psycopg.Con
     assert len(re.findall(r"  signal   #", out)) == signals[1]
     assert len(re.findall(r"  DECISION ", out)) == decisions[1]
     assert sql.execute("SELECT count(DISTINCT contract_id) FROM market.ticks").fetchone() == (1,)
+    # the README's queries of the continuous series: MES resolved to M25 through the gateway's contract search
+    assert sql.execute("SELECT contract_id FROM market.contracts WHERE root = 'MES' AND active").fetchall() == \
+        [("CON.F.US.MES.M25",)]
+    latest = sql.execute("SELECT bucket, contract_id, open, high, low, close, volume FROM market.continuous_bars"
+                         " WHERE root = 'MES' AND timeframe = '1h' ORDER BY bucket DESC LIMIT 5").fetchall()
+    assert len(latest) == 5 and {r[1] for r in latest} == {"CON.F.US.MES.M25"}
+    starts = sql.execute("SELECT * FROM signals.trend_starts('MES', '15m', NULL, NULL) ORDER BY start_ts DESC"
+                         " LIMIT 5").fetchall()
+    assert len(starts) == 5

@@ -149,7 +149,7 @@ def test_image_layout_runs(tmp_path: Path) -> None:
     assert "USER mechtrade" in dockerfile
     probe = (
         "import ingest, ingest.config as c, ingest.migrate as m, ingest.fake_gateway.tape as t; "
-        "print(ingest.__file__); assert c.load().contracts, 'no contracts'; assert t.MES_5M.is_file(), t.MES_5M; "
+        "print(ingest.__file__); assert c.load().roots, 'no roots'; assert t.MES_5M.is_file(), t.MES_5M; "
         "assert list((m.default_sql_dir() / 'migrations').glob('*.sql'))"
     )
     env = {"PYTHONPATH": str(app), "PATH": "/usr/bin:/bin"}

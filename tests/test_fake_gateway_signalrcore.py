@@ -10,6 +10,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from signalrcore.hub_connection_builder import HubConnectionBuilder
+from signalrcore.transport.websockets import websocket_transport
+from signalrcore.transport.websockets.websocket_client import WebSocketClient
 
 from ingest.fake_gateway import MES_M25, BackgroundGateway
 
@@ -136,7 +138,9 @@ def test_signalrcore_start_fails_on_401() -> None:
         assert gw.upgrades == [(gw.upgrades[0][0], 401)]
 
 
-def test_signalrcore_drops_the_connection_on_a_websocket_ping_with_payload() -> None:
+def test_signalrcore_drops_the_connection_on_a_websocket_ping_with_payload(monkeypatch: pytest.MonkeyPatch) -> None:
+    # signalrcore as shipped: importing ingest.feed replaces its client with ingest.hub_socket.GuardedClient
+    monkeypatch.setattr(websocket_transport, "WebSocketClient", WebSocketClient)
     with BackgroundGateway(**FAST) as gw:
         with hub_client(gw.hub_url_with_token(gw.login()), resubscribe=False) as (_hub, _trades, events):
             gw.wait_for(lambda: gw.connections and gw.connections[0].subscriptions)

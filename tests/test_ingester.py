@@ -98,14 +98,14 @@ def expected(trades: list) -> Counter:
 
 
 @asynccontextmanager
-async def running(dsn: str, tmp_path: Path, *, gateway_dsn: str | None = None,
+async def running(dsn: str, tmp_path: Path, *, gateway_dsn: str | None = None, feed_settings: FeedSettings = FAST,
                   **gateway_options: object) -> AsyncIterator[Run]:
     async with FakeGateway(ping_interval_s=0.2, **gateway_options) as gw:
         cfg = Config(contracts=(MES_M25,), ingest=Ingest(batch_rows=50, batch_ms=20, spill_dir=str(tmp_path / "spill")))
         cfg = dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, hub_url=gw.hub_url))
         metrics, tokens = Metrics(), FakeTokens(gw)
         ingester = Ingester(cfg, gateway_dsn or dsn, tokens, no_history, metrics=metrics,
-                            is_market_open=lambda: True, feed_settings=FAST, repair_interval_s=0.1)
+                            is_market_open=lambda: True, feed_settings=feed_settings, repair_interval_s=0.1)
         stop = asyncio.Event()
         task = asyncio.create_task(ingester.run(stop))
         run = Run(gw, ingester, metrics, dsn, tokens)
@@ -137,7 +137,6 @@ CONNECTION_FAULTS = {
     "F3 signalr close, no reconnect": lambda gw: gw.signalr_close(allow_reconnect=False),
     "F7 half-open": lambda gw: gw.half_open(),
     "F8 stalled contract": lambda gw: gw.stall(MES_M25, True),
-    "F13 ws ping with payload": lambda gw: gw.ws_ping(b"ping"),
     "F15 GatewayLogout": lambda gw: gw.logout(),
 }
 

@@ -2,7 +2,7 @@
 
 Follows ``shared/spec/projectx-gateway.md`` §5. Real sockets on 127.0.0.1, ephemeral ports::
 
-    async with FakeGateway(replay_from="2025-05-13T13:30:00Z", history_rate=RateLimit(50, 30)) as gw:
+    async with FakeGateway(replay_from="2025-05-13T13:30:00Z", history_rate=RateLimit(30, 30)) as gw:
         gw.rest_url, gw.hub_url               # REST root; hub URL (add ?access_token=...)
         await gw.play(10)                     # play the next 10 trade batches now
         gw.start_replay(speed=200)            # or continuously: trades/s, or time_scale=60

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 
+from ingest.fake_gateway.catalog import MES_M25, MES_U25
 from ingest.fake_gateway.server import DEFAULT_REPLAY_FROM, FakeGateway
 
 log = logging.getLogger("mechtrade.fake_gateway")
@@ -29,6 +30,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="replay_from", default=DEFAULT_REPLAY_FROM, metavar="ISO_TIME",
                    help=f"market time where the live replay starts; earlier bars are history (default "
                    f"{DEFAULT_REPLAY_FROM})")
+    p.add_argument("--roll-at", metavar="ISO_TIME",
+                   help="market time at which MES U25 becomes the active contract instead of M25 (both trade on)")
     p.add_argument("--paused", action="store_true", help="do not start the replay (POST /_fake/replay starts it)")
     p.add_argument("--user", default="demo", help="accepted userName (default demo)")
     p.add_argument("--api-key", default="demo-key", help="accepted apiKey (default demo-key)")
@@ -41,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 async def run(args: argparse.Namespace) -> int:
     gw = FakeGateway(credentials={args.user: args.api_key}, token_lifetime_s=args.token_lifetime,
                      replay_from=args.replay_from, speed=args.speed or None, time_scale=args.time_scale,
-                     autoplay=not args.paused,
+                     autoplay=not args.paused, rolls=[(MES_M25, MES_U25, args.roll_at)] if args.roll_at else [],
                      seed=args.seed, host=args.host, rest_port=args.port, hub_port=args.hub_port)
     try:
         await gw.start()

@@ -149,10 +149,10 @@ class Faults:
             await asyncio.sleep(0.005)
         return sent
 
-    def ws_ping(self, payload: bytes = b"ping", conn: int | None = None) -> None:
-        """F13: a WebSocket-level ping control frame (``b""`` for an empty one)."""
+    def ws_ping(self, payload: bytes = b"ping", conn: int | None = None, pong: bool = False) -> None:
+        """F13: a WebSocket-level ping control frame (``b""`` for an empty one; ``pong``: an unsolicited pong)."""
         for c in self._conns(conn):
-            c.put(Outgoing(ping=payload))
+            c.put(Outgoing(ping=payload, pong=pong))
 
     def expire_tokens(self) -> None:
         """F14: move the clock past every token's ``exp`` (with ``close_on_token_expiry``, connections close)."""
@@ -173,14 +173,16 @@ class Faults:
             raise ValueError("mode is binding, unknown, exception or never")
         self.completion_faults += [(mode, method, apply)] * count
 
-    def roll(self, old: str = MES_M25, new: str = MES_U25) -> None:
-        """F17: ``new`` becomes the active contract and ``old`` stops trading at the current market time."""
+    def roll(self, old: str = MES_M25, new: str = MES_U25, halt: bool = True) -> None:
+        """F17: ``new`` becomes the active contract and (``halt``) ``old`` stops trading at the current market time."""
         for c in self.catalog:
             if c.id == old:
                 c.activeContract = False
             if c.id == new:
                 c.activeContract = True
-        self.market.halted[old] = self.market.now_ticks
+        self.rolled.append((old, new, self.market.now_ticks))
+        if halt:
+            self.market.halted[old] = self.market.now_ticks
 
     def rest_fault(self, kind: str, endpoint: str = "History/retrieveBars", count: int = 1, **kw: Any) -> None:
         """F18: the next ``count`` calls to ``endpoint`` (``*`` = any) misbehave; kinds: :data:`REST_FAULT_KINDS`."""

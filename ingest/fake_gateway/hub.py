@@ -42,6 +42,7 @@ class Outgoing:
     trades: list[SentTrade] = field(default_factory=list)
     raw: bytes | None = None  # sent as a TEXT frame without UTF-8 validation
     ping: bytes | None = None  # WebSocket-level ping payload
+    pong: bool = False  # send that payload as a pong frame instead
     action: str | None = None  # "rst", "fin", "close"
     code: int = 1000
 
@@ -81,6 +82,7 @@ class HubConn:
     last_received: float = 0.0
     sent: list[str] = field(default_factory=list)  # every record / frame sent, in order
     received: list[Any] = field(default_factory=list)  # every record the client sent (parsed, or raw text)
+    pongs: list[bytes] = field(default_factory=list)  # payloads of the WebSocket pongs the client sent
     outbox: asyncio.Queue[Outgoing] = field(default_factory=asyncio.Queue)
     quote_snapshot_sent: set[str] = field(default_factory=set)
     writer: asyncio.Task | None = None
@@ -119,8 +121,8 @@ async def write_one(conn: HubConn, item: Outgoing) -> None:
         await ws.close(code=item.code)
         return
     if item.ping is not None:
-        await ws.ping(item.ping)
-        conn.sent.append(f"<ws ping {item.ping!r}>")
+        await (ws.pong if item.pong else ws.ping)(item.ping)
+        conn.sent.append(f"<ws {'pong' if item.pong else 'ping'} {item.ping!r}>")
         return
     if item.raw is not None:
         await ws.send_frame(item.raw, WSMsgType.TEXT)

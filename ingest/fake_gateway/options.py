@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from ingest.fake_gateway.rest import RateLimit
 
+ACCOUNT = {"id": 7001, "name": "PRAC-V2-7001-0001", "balance": 50000.0, "canTrade": True, "isVisible": True,
+           "simulated": True}
+
 
 @dataclass
 class GatewayOptions:
@@ -17,11 +20,14 @@ class GatewayOptions:
     validate_expired: bool = False  # may /api/Auth/validate refresh an expired token?
     unauthorized_body: str = ""
     search_by_id_array: bool = False  # ``contracts: [..]`` instead of ``contract: {..}``
+    accounts: list[dict] = field(default_factory=lambda: [ACCOUNT])  # what /api/Account/search lists
+    # (old, new, market time): ``new`` becomes the active contract at that time; ``old`` trades on (F17 halts it)
+    rolls: list[tuple[str, str, str]] = field(default_factory=list)
     start_inclusive: bool = True
     end_inclusive: bool = True
     minute_lookback_s: float | None = None  # shallower history for unit 1/2 with unitNumber 1
     history_delay_s: float = 0.0  # ``live: false`` bars lag the market by this much (the disputed sim delay)
-    history_rate: RateLimit = field(default_factory=lambda: RateLimit(50, 30.0))
+    history_rate: RateLimit = field(default_factory=lambda: RateLimit(30, 30.0))  # the lower documented value
     other_rate: RateLimit = field(default_factory=lambda: RateLimit(200, 60.0))
     retry_after: str | None = "seconds"  # on 429: "seconds", "date" or None
     ping_interval_s: float = 15.0  # {"type":6} after this much outbound silence

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 MAX_BARS = 20_000
-LIST_FIELD = {"contract/search": "contracts", "contract/available": "contracts", "history/retrievebars": "bars",
-              "contract/searchbyid": "contract"}
+LIST_FIELD = {"account/search": "accounts", "contract/search": "contracts", "contract/available": "contracts",
+              "history/retrievebars": "bars", "contract/searchbyid": "contract"}
 REST_FAULT_KINDS = ("429", "500", "502", "503", "hang", "slow", "empty", "null_list", "absent_list",
                     "malformed_json", "false_code0", "short", "error")
 
@@ -119,6 +119,7 @@ class RestApi:
             "auth/loginkey": self.login_key, "auth/validate": self.validate, "auth/logout": self.logout,
             "contract/search": self.search, "contract/searchbyid": self.search_by_id,
             "contract/available": self.available, "history/retrievebars": self.retrieve_bars,
+            "account/search": self.accounts,
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -256,6 +257,13 @@ class RestApi:
         if not found:
             return reply(envelope("contracts" if array else "contract", None, success=False, code=1))
         return ("contracts", found, None) if array else ("contract", found[0], None)
+
+    def accounts(self, body: Any, _claims: dict) -> Any:
+        errors = require(body, {"onlyActiveAccounts": bool})
+        if errors:
+            return bad_request(errors)
+        listed = [a for a in self.gw.options.accounts if a.get("canTrade") or not body["onlyActiveAccounts"]]
+        return "accounts", listed, None
 
     def available(self, body: Any, _claims: dict) -> Any:
         errors = require(body, {"live": bool})

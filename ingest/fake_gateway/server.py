@@ -108,6 +108,7 @@ class FakeGateway(Faults):
         self.connections: list[HubConn] = []
         self.rest_calls: list[RestCall] = []
         self.upgrades: list[tuple[str, int]] = []  # (path with query, HTTP status)
+        self.rolled: list[tuple[str, str, int]] = []  # (old, new, market ticks) of every roll so far
         self.played: list[tuple[str, list[Trade]]] = []  # every batch the market produced, delivered or not
         # fault state
         self.rest_faults: list[RestFault] = []
@@ -124,6 +125,8 @@ class FakeGateway(Faults):
         self._tasks: set[asyncio.Task] = set()
         self._replay: asyncio.Task | None = None
         self._rest = RestApi(self)
+        for old, new, at in self.options.rolls:
+            self.schedule("roll", at=at, old=old, new=new, halt=False)
 
     # --- lifecycle ---
 
@@ -444,7 +447,7 @@ class FakeGateway(Faults):
         if status != 101:
             return web.Response(status=status)
         assert claims is not None
-        ws = web.WebSocketResponse(heartbeat=None, autoping=True, compress=False, max_msg_size=0,
+        ws = web.WebSocketResponse(heartbeat=None, autoping=False, compress=False, max_msg_size=0,
                                    timeout=self.options.ws_close_timeout_s)
         await ws.prepare(request)
         now = self.loop.time()
@@ -457,6 +460,13 @@ class FakeGateway(Faults):
         buffer = ""
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+                    continue
+                if msg.type == WSMsgType.PONG:
+                    conn.pongs.append(msg.data)
+                    self.changes.notify()
+                    continue
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
                 conn.last_received = self.loop.time()

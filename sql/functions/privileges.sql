@@ -12,6 +12,10 @@ GRANT EXECUTE ON FUNCTION market.upsert_history_bars(
 ) TO mechtrade_ingest;
 GRANT USAGE ON SCHEMA internal TO mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON internal.backfill_runs TO mechtrade_ingest;
+-- Contracts by root and their rolls: the ingester keeps them; first/last tick through a definer.
+GRANT SELECT, INSERT, UPDATE ON market.contracts, market.contract_rolls TO mechtrade_ingest;
+REVOKE ALL ON FUNCTION internal.note_contract_ticks(text[]) FROM PUBLIC;  -- noqa: CP02
+GRANT EXECUTE ON FUNCTION internal.note_contract_ticks(text[]) TO mechtrade_ingest;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA market TO mechtrade_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA signals TO mechtrade_analyst;

@@ -18,14 +18,14 @@ SELECT
     c.close AS confirming_close,
     s.details ->> 'rule' AS rule
 FROM signals.detected_signals AS s
-LEFT JOIN market.bars AS b
+LEFT JOIN market.series_bars AS b
     ON
-        s.contract_id = b.contract_id
+        s.contract_id = b.series
         AND s.timeframe = b.timeframe
         AND s.timestamp = b.bucket
-LEFT JOIN market.bars AS c
+LEFT JOIN market.series_bars AS c
     ON
-        s.contract_id = c.contract_id
+        s.contract_id = c.series
         AND s.timeframe = c.timeframe
         AND s.confirmed_at = c.bucket
 WHERE s.superseded_at IS NULL;

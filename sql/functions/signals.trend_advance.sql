@@ -105,9 +105,9 @@ BEGIN
         SELECT min(coalesce(now_bars.bucket, seen.bucket)) INTO v_changed
         FROM (
             SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
-            FROM market.bars AS mb
+            FROM market.series_bars AS mb
             WHERE
-                mb.contract_id = p_contract_id
+                mb.series = p_contract_id
                 AND mb.timeframe = p_timeframe
                 AND mb.is_closed
                 AND mb.bucket >= v_check_from
@@ -192,9 +192,9 @@ BEGIN
     INTO v_ts, v_o, v_h, v_l, v_c
     FROM (
         SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
-        FROM market.bars AS mb
+        FROM market.series_bars AS mb
         WHERE
-            mb.contract_id = p_contract_id
+            mb.series = p_contract_id
             AND mb.timeframe = p_timeframe
             AND mb.is_closed
             AND mb.bucket >= v_from_ts

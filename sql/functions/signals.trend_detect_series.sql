@@ -1,5 +1,5 @@
--- The detector over one series of market.bars, as trend_starts, trend_events and trend_states
--- read it.
+-- The detector over one series of market.series_bars (a contract or a root), as trend_starts,
+-- trend_events and trend_states read it.
 CREATE OR REPLACE FUNCTION signals.trend_detect_series(
     p_profile text,
     p_contract_id text,
@@ -20,9 +20,9 @@ AS $$
             array_agg(b.close) AS c
         FROM (
             SELECT mb.bucket, mb.open, mb.high, mb.low, mb.close
-            FROM market.bars AS mb
+            FROM market.series_bars AS mb
             WHERE
-                mb.contract_id = p_contract_id
+                mb.series = p_contract_id
                 AND mb.timeframe = p_timeframe
                 AND mb.is_closed
                 AND mb.bucket >= coalesce(p_from_ts, '-infinity')
@@ -41,6 +41,7 @@ $$;
 COMMENT ON FUNCTION signals.trend_detect_series(
     text, text, text, timestamptz, timestamptz, boolean
 ) IS
-'The detector of p_profile over the closed bars of p_contract_id and p_timeframe in market.bars '
-'with p_from_ts <= bucket < p_to_ts (NULL: unbounded), bar 1 being the first of them: the '
-'events of signals.trend_detect in processing order (with per-bar STATE rows when p_trace).';
+'The detector of p_profile over the closed bars of p_contract_id (a contract id, or a root '
+'symbol for its continuous series: market.series_bars) and p_timeframe with p_from_ts <= '
+'bucket < p_to_ts (NULL: unbounded), bar 1 being the first of them: the events of '
+'signals.trend_detect in processing order (with per-bar STATE rows when p_trace).';
