@@ -170,3 +170,25 @@ def test_history_fills_buckets_without_ticks_and_ticks_win(sql: psycopg.Connecti
             " VALUES (%s, '5m', now(), 5, 4, 3, 4, 1)",
             (C,),
         )
+
+
+def test_refresh_policies_and_refresh_bars_work_in_weekly_batches(sql: psycopg.Connection) -> None:
+    """Batches of a week of buckets (not TimescaleDB's 10), and a refresh spanning several
+    batches materializes every bar at every level."""
+    batches = dict(sql.execute(
+        "SELECT t.timeframe, (j.config ->> 'buckets_per_batch')::int FROM market.timeframes t"
+        " JOIN timescaledb_information.jobs j ON j.hypertable_schema = 'market'"
+        " AND j.hypertable_name = 'bars_' || t.timeframe").fetchall())
+    assert batches == {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "4h": 42, "1d": 7}
+
+    days = [utc(2025, 6, 2, 14) + timedelta(days=d) for d in range(26) if d % 7 < 5]  # weekdays
+    insert_ticks(sql, *[(ts, 6000 + i, 1) for i, ts in enumerate(days)])
+    refresh(sql, days[0], days[-1])
+    materialized = {}
+    for tf, schema, table in sql.execute(
+        "SELECT t.timeframe, c.materialization_hypertable_schema, c.materialization_hypertable_name"
+        " FROM market.timeframes t JOIN timescaledb_information.continuous_aggregates c"
+        " ON c.view_schema = 'market' AND c.view_name = 'bars_' || t.timeframe"
+    ).fetchall():
+        materialized[tf] = sql.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+    assert materialized == dict.fromkeys(batches, len(days))
