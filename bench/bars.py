@@ -30,7 +30,13 @@ from bar_data import CONTRACT, read_bars
 LEVELS = [("1m", "1 minute"), ("5m", "5 minutes"), ("15m", "15 minutes"), ("1h", "1 hour"), ("4h", "4 hours"),
           ("1d", "1 day")]
 REFRESH = "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, options => $4::jsonb)"
-BUCKET = "time_bucket('{width}', ts, 'America/Chicago', '2000-01-02 23:00:00+00')"
+ORIGIN = "'2000-01-02 23:00:00+00'::timestamptz"
+
+
+def bucket(width: str) -> str:
+    """The bucket expression of migration 0090: UTC below 4h, the Chicago session for 4h and 1d."""
+    zone = "'America/Chicago', " if width in ("4 hours", "1 day") else ""
+    return f"time_bucket('{width}', ts, {zone}{ORIGIN})"
 TICK_AGGREGATES = """first(price, ts) AS open, max(price) AS high, min(price) AS low, last(price, ts) AS close,
     sum(size)::bigint AS volume, count(*) AS trade_count"""
 
@@ -94,7 +100,7 @@ async def compare_flat(conn: asyncpg.Connection, first: object, last: object) ->
     for tf, width in LEVELS[1:]:
         await conn.execute(
             f"CREATE MATERIALIZED VIEW flat_{tf} WITH (timescaledb.continuous) AS SELECT contract_id, "
-            f"{BUCKET.format(width=width)} AS bucket, {TICK_AGGREGATES} "
+            f"{bucket(width)} AS bucket, {TICK_AGGREGATES} "
             "FROM market.ticks GROUP BY 1, 2 WITH NO DATA"
         )
         flat[tf] = await timed(conn, REFRESH, f"flat_{tf}", first, last, json.dumps({"buckets_per_batch": 0}))
@@ -123,7 +129,7 @@ async def main(ticks_per_bar: int) -> None:
             if not chains:
                 print(f"ticks: {len(rows):,} loaded in {load_s:.1f} s ({len(rows) / load_s:,.0f} rows/s, COPY)")
                 plain_1m = await timed(conn, f"CREATE UNLOGGED TABLE plain_1m AS SELECT contract_id, "
-                                             f"{BUCKET.format(width='1 minute')} AS bucket, {TICK_AGGREGATES} "
+                                             f"{bucket('1 minute')} AS bucket, {TICK_AGGREGATES} "
                                              "FROM market.ticks GROUP BY 1, 2")
             chains[label] = await refresh_chain(conn, first, last, batching)
             bars[label] = [await conn.fetch(BAR_ROWS.format(tf=tf) + " ORDER BY 1, 2") for tf, _ in LEVELS]

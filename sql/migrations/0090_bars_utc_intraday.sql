@@ -17,6 +17,11 @@
 -- and re-created after the migrations. Nothing else may depend on the bar views: a dependent
 -- object makes this migration fail rather than vanish.
 
+-- The refresh policies go first: TimescaleDB cancels a policy that is running right now, and a
+-- run starting now waits for this transaction, so no policy deadlocks with the drops below.
+SELECT remove_continuous_aggregate_policy(format('market.%I', 'bars_' || timeframe)::regclass)
+FROM market.timeframes;
+
 DROP VIEW IF EXISTS signals.signal_bars;
 DROP VIEW IF EXISTS market.bars;
 DROP MATERIALIZED VIEW market.bars_1d;
