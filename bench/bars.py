@@ -34,7 +34,7 @@ ORIGIN = "'2000-01-02 23:00:00+00'::timestamptz"
 
 
 def bucket(width: str) -> str:
-    """The bucket expression of migration 0090: UTC below 4h, the Chicago session for 4h and 1d."""
+    """The bucket expression of migration 0091: UTC below 4h, the Chicago session for 4h and 1d."""
     zone = "'America/Chicago', " if width in ("4 hours", "1 day") else ""
     return f"time_bucket('{width}', ts, {zone}{ORIGIN})"
 TICK_AGGREGATES = """first(price, ts) AS open, max(price) AS high, min(price) AS low, last(price, ts) AS close,

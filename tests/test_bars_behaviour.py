@@ -198,11 +198,11 @@ def test_refresh_policies_and_refresh_bars_work_in_weekly_batches(sql: psycopg.C
 
 
 def test_rebuild_to_utc_intraday_buckets_keeps_every_bar(empty_db_dsn: str, tmp_path: Path) -> None:
-    """Migrations 0090/0091 on a database with bars built the old way (Chicago buckets at every
+    """Migrations 0090-0092 on a database with bars built the old way (Chicago buckets at every
     level): the rebuilt hierarchy re-derives identical bars, across both DST changes, with
     history kept and everything materialized again."""
     old_sql = Path(shutil.copytree(REPO_SQL, tmp_path / "sql"))
-    for name in ("0090_bars_utc_intraday.sql", "0091_bars_rematerialize.sql"):
+    for name in ("0090_bars_pause_policies.sql", "0091_bars_utc_intraday.sql", "0092_bars_rematerialize.sql"):
         (old_sql / "migrations" / name).unlink()
     asyncio.run(apply_migrations(empty_db_dsn, old_sql))
     spans = [(utc(2025, 3, 7, 12), utc(2025, 3, 11, 12)), (utc(2025, 10, 31, 12), utc(2025, 11, 4, 12))]

@@ -19,7 +19,7 @@ DECLARE
     v_level regclass;
     v_options jsonb;
 BEGIN
-    -- Finest first; each level in the batches of its refresh policy (migration 0090: a week of
+    -- Finest first; each level in the batches of its refresh policy (migration 0091: a week of
     -- buckets per transaction), or in one pass where no policy is configured.
     FOR v_level, v_options IN
         SELECT

@@ -12,15 +12,33 @@
 -- week of buckets per transaction; market.refresh_bars reads the same setting, so `alter_job`
 -- on a policy tunes both.
 --
--- The bars are re-derived from market.ticks by the next migration (0091); market.history_bars
+-- The bars are re-derived from market.ticks by the next migration (0092); market.history_bars
 -- is a table and is kept. market.bars and the views over it (repeatable files) are dropped here
 -- and re-created after the migrations. Nothing else may depend on the bar views: a dependent
 -- object makes this migration fail rather than vanish.
 
--- The refresh policies go first: TimescaleDB cancels a policy that is running right now, and a
--- run starting now waits for this transaction, so no policy deadlocks with the drops below.
-SELECT remove_continuous_aggregate_policy(format('market.%I', 'bars_' || timeframe)::regclass)
-FROM market.timeframes;
+-- Wait for a refresh that was already running when 0090 paused the policies (at most a minute).
+DO $$
+DECLARE
+    v_deadline timestamptz := clock_timestamp() + INTERVAL '60 seconds';
+BEGIN
+    LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (
+            SELECT 1
+            FROM pg_stat_activity
+            WHERE
+                datname = current_database()
+                AND application_name LIKE 'Refresh Continuous Aggregate Policy%'
+        );
+        IF clock_timestamp() > v_deadline THEN
+            RAISE EXCEPTION 'a bar refresh policy is still running after 60 s'
+            USING HINT = 'Run mechtrade migrate again once it has finished.';
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END;
+$$;
 
 DROP VIEW IF EXISTS signals.signal_bars;
 DROP VIEW IF EXISTS market.bars;

@@ -1,5 +1,5 @@
 -- migrate: no-transaction
--- Re-derive every bar level from the stored ticks after the rebuild in 0090, finest first, in
+-- Re-derive every bar level from the stored ticks after the rebuild in 0091, finest first, in
 -- the policies' weekly batches. On a new database there are no ticks and this does nothing; on
 -- a large one it takes a while, once (about a second per million ticks and level).
 DO $$
