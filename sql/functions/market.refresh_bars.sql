@@ -19,8 +19,8 @@ DECLARE
     v_level regclass;
     v_options jsonb;
 BEGIN
-    -- Finest first; each level in the batches of its refresh policy (migration 0091: a week of
-    -- buckets per transaction), or in one pass where no policy is configured.
+    -- Finest first; each level in the batches of its refresh policy (migration 0091: a week
+    -- of 1m or 5m bars, 1000 coarser bars per transaction), or in one pass without a policy.
     FOR v_level, v_options IN
         SELECT
             format('market.%I', 'bars_' || t.timeframe)::regclass,

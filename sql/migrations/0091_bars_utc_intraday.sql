@@ -1,4 +1,4 @@
--- Rebuild the bar hierarchy with UTC buckets below 4h, and refresh policies in weekly batches.
+-- Rebuild the bar hierarchy with UTC buckets below 4h, and refresh policies in large batches.
 --
 -- 1m, 5m, 15m and 1h bars start on whole UTC minutes and hours, which are also whole Chicago
 -- minutes and hours, so they need no time zone: plain UTC buckets group ~75% faster, and a
@@ -8,9 +8,10 @@
 -- (17:00 CST on a Sunday), and 4h and 1d buckets are cut in America/Chicago from it.
 --
 -- Refresh batches: TimescaleDB 2.28 commits every 10 buckets by default (144 commits per day
--- of 1m bars), which made the 1m refresh 11x a plain GROUP BY. Each policy here refreshes a
--- week of buckets per transaction; market.refresh_bars reads the same setting, so `alter_job`
--- on a policy tunes both.
+-- of 1m bars), which made the 1m refresh 11x a plain GROUP BY. Here a batch is a week of 1m or
+-- 5m buckets (the ticks of a week) and 1000 buckets of the coarser levels, which read a few
+-- rows per bucket and would otherwise pay the fixed cost of a batch every few hundred rows.
+-- market.refresh_bars reads the same setting, so `alter_job` on a policy tunes both.
 --
 -- The bars are re-derived from market.ticks by the next migration (0092); market.history_bars
 -- is a table and is kept. market.bars and the views over it (repeatable files) are dropped here
@@ -209,7 +210,7 @@ SELECT add_continuous_aggregate_policy(
     start_offset => interval '12 hours',
     end_offset => interval '15 minutes',
     schedule_interval => interval '5 minutes',
-    buckets_per_batch => 672
+    buckets_per_batch => 1000
 );
 
 SELECT add_continuous_aggregate_policy(
@@ -217,7 +218,7 @@ SELECT add_continuous_aggregate_policy(
     start_offset => interval '2 days',
     end_offset => interval '1 hour',
     schedule_interval => interval '5 minutes',
-    buckets_per_batch => 168
+    buckets_per_batch => 1000
 );
 
 SELECT add_continuous_aggregate_policy(
@@ -225,7 +226,7 @@ SELECT add_continuous_aggregate_policy(
     start_offset => interval '4 days',
     end_offset => interval '4 hours',
     schedule_interval => interval '15 minutes',
-    buckets_per_batch => 42
+    buckets_per_batch => 1000
 );
 
 SELECT add_continuous_aggregate_policy(
@@ -233,5 +234,5 @@ SELECT add_continuous_aggregate_policy(
     start_offset => interval '10 days',
     end_offset => interval '1 day',
     schedule_interval => interval '1 hour',
-    buckets_per_batch => 7
+    buckets_per_batch => 1000
 );
