@@ -4,13 +4,16 @@ forming bar, and imported history filling in where there are no ticks."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import psycopg
 import pytest
 
+from ingest import migrate
 from ingest.bars import refresh_bars
 
 C = "CON.F.US.MES.Z25"
@@ -170,3 +173,70 @@ def test_history_fills_buckets_without_ticks_and_ticks_win(sql: psycopg.Connecti
             " VALUES (%s, '5m', now(), 5, 4, 3, 4, 1)",
             (C,),
         )
+
+
+def test_refresh_policies_and_refresh_bars_work_in_large_batches(sql: psycopg.Connection) -> None:
+    """Large batches (not TimescaleDB's 10 buckets), and a refresh spanning several
+    batches materializes every bar at every level."""
+    batches = dict(sql.execute(
+        "SELECT t.timeframe, (j.config ->> 'buckets_per_batch')::int FROM market.timeframes t"
+        " JOIN timescaledb_information.jobs j ON j.hypertable_schema = 'market'"
+        " AND j.hypertable_name = 'bars_' || t.timeframe").fetchall())
+    assert batches == {"1m": 10080, "5m": 2016, "15m": 1000, "1h": 1000, "4h": 1000, "1d": 1000}
+
+    days = [utc(2025, 6, 2, 14) + timedelta(days=d) for d in range(26) if d % 7 < 5]  # weekdays
+    insert_ticks(sql, *[(ts, 6000 + i, 1) for i, ts in enumerate(days)])
+    refresh(sql, days[0], days[-1])
+    materialized = {}
+    for tf, schema, table in sql.execute(
+        "SELECT t.timeframe, c.materialization_hypertable_schema, c.materialization_hypertable_name"
+        " FROM market.timeframes t JOIN timescaledb_information.continuous_aggregates c"
+        " ON c.view_schema = 'market' AND c.view_name = 'bars_' || t.timeframe"
+    ).fetchall():
+        materialized[tf] = sql.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+    assert materialized == dict.fromkeys(batches, len(days))
+
+
+def test_rebuild_to_utc_intraday_buckets_keeps_every_bar(empty_db_dsn: str, tmp_path: Path) -> None:
+    """Migrations 0090-0092 on a database with bars built the old way (Chicago buckets at every
+    level): the rebuilt hierarchy re-derives identical bars, across both DST changes, with
+    history kept and everything materialized again."""
+    old_sql = Path(shutil.copytree(REPO_SQL, tmp_path / "sql"))
+    for name in ("0090_bars_pause_policies.sql", "0091_bars_utc_intraday.sql", "0092_bars_rematerialize.sql"):
+        (old_sql / "migrations" / name).unlink()
+    asyncio.run(apply_migrations(empty_db_dsn, old_sql))
+    spans = [(utc(2025, 3, 7, 12), utc(2025, 3, 11, 12)), (utc(2025, 10, 31, 12), utc(2025, 11, 4, 12))]
+    with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
+        for start, end in spans:
+            n = int((end - start) / timedelta(minutes=7))
+            conn.cursor().executemany(
+                "INSERT INTO market.ticks (contract_id, ts, price, size, side) VALUES (%s, %s, %s, %s, %s)",
+                [(C, start + timedelta(minutes=7 * i, seconds=i % 60), 6000 + (i * 37) % 101 / 4, 1 + i % 3, i % 2)
+                 for i in range(n)])
+        conn.execute("INSERT INTO market.history_bars (contract_id, timeframe, bucket, open, high, low, close, volume)"
+                     " VALUES (%s, '1d', '2025-01-02', 1, 2, 0.5, 1.5, 10)", (C,))
+        conn.execute("CALL market.refresh_bars(%s, %s)", (spans[0][0], spans[-1][1]))
+        before = conn.execute(ALL_BARS).fetchall()
+
+        asyncio.run(apply_migrations(empty_db_dsn, REPO_SQL))
+        assert conn.execute(ALL_BARS).fetchall() == before
+        assert conn.execute("SELECT bool_and(materialized_only = false) FROM timescaledb_information"
+                            ".continuous_aggregates WHERE view_schema = 'market'").fetchone() == (True,)
+        for (table,) in conn.execute(
+            "SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)"
+            " FROM timescaledb_information.continuous_aggregates WHERE view_schema = 'market'"
+        ).fetchall():
+            assert conn.execute(f"SELECT count(*) > 0 FROM {table}").fetchone() == (True,), table
+
+
+ALL_BARS = ("SELECT timeframe, bucket, open, high, low, close, volume, trade_count, buy_volume, sell_volume, source,"
+            " closes_at FROM market.bars ORDER BY 1, 2")
+REPO_SQL = Path(__file__).resolve().parents[1] / "sql"
+
+
+async def apply_migrations(dsn: str, sql_dir: Path) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate.migrate(conn, sql_dir)
+    finally:
+        await conn.close()

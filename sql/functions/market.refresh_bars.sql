@@ -17,12 +17,28 @@ DECLARE
         now()
     );
     v_level regclass;
+    v_options jsonb;
 BEGIN
-    FOREACH v_level IN ARRAY ARRAY[
-        'market.bars_1m', 'market.bars_5m', 'market.bars_15m',
-        'market.bars_1h', 'market.bars_4h', 'market.bars_1d'
-    ]::regclass [] LOOP
-        CALL refresh_continuous_aggregate(v_level, v_from, v_to);
+    -- Finest first; each level in the batches of its refresh policy (migration 0091: a week
+    -- of 1m or 5m bars, 1000 coarser bars per transaction), or in one pass without a policy.
+    FOR v_level, v_options IN
+        SELECT
+            format('market.%I', 'bars_' || t.timeframe)::regclass,
+            jsonb_build_object(
+                'buckets_per_batch',
+                coalesce((j.config ->> 'buckets_per_batch')::integer, 0)
+            )
+        FROM market.timeframes AS t
+        LEFT JOIN timescaledb_information.jobs AS j
+            ON
+                j.hypertable_schema = 'market'
+                AND j.hypertable_name = 'bars_' || t.timeframe
+                AND j.proc_name = 'policy_refresh_continuous_aggregate'
+        ORDER BY t.bucket_width
+    LOOP
+        CALL refresh_continuous_aggregate(
+            v_level, v_from, v_to, options => v_options
+        );
         COMMIT;
     END LOOP;
 END;
