@@ -42,6 +42,9 @@ END;
 $$;
 
 DROP VIEW IF EXISTS signals.signal_bars;
+DROP VIEW IF EXISTS market.series_bars;
+DROP VIEW IF EXISTS market.continuous_bars_adjusted;
+DROP VIEW IF EXISTS market.continuous_bars;
 DROP VIEW IF EXISTS market.bars;
 DROP MATERIALIZED VIEW market.bars_1d;
 DROP MATERIALIZED VIEW market.bars_4h;
