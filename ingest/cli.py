@@ -16,6 +16,7 @@ from ingest import (
     db,
     demo_command,
     ingest_command,
+    labels_command,
     logs,
     migrate,
     plot_command,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     coordinate_command.add_parser(commands)
     demo_command.add_parser(commands)
     plot_command.add_parser(commands)
+    labels_command.add_parser(commands)
     return parser
 
 
