@@ -20,6 +20,7 @@ from ingest import (
     logs,
     migrate,
     plot_command,
+    serve_command,
     timescale,
 )
 from ingest.config import ConfigError
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.add_parser(commands)
     plot_command.add_parser(commands)
     labels_command.add_parser(commands)
+    serve_command.add_parser(commands)
     return parser
 
 
