@@ -24,6 +24,7 @@ import pytest
 
 from bar_data import CONTRACT, read_bars
 from conftest import skip_or_fail
+from ingest.web.server import ServeError, chart_js_path
 from pg_server import free_port
 
 pytestmark = pytest.mark.db
@@ -108,6 +109,10 @@ class Served:
 
 @pytest.fixture
 def served(db_dsn: str) -> Iterator[Served]:
+    try:
+        chart_js_path()
+    except ServeError as exc:
+        skip_or_fail(str(exc))
     s = Served(db_dsn)
     yield s
     assert s.stop() == 0, "".join(s.output)
