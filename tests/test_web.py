@@ -254,6 +254,38 @@ def test_live_bar_and_forming_bar(db_dsn: str, sql: psycopg.Connection, served: 
     drawn = driver.execute_script("return window.mechtrade.candles.data().map(b => b.close)")
     assert drawn == [5901.25, 5904.75]
 
+    # A detector run's NOTIFY for this series makes the page reload its markers.
+    events = driver.execute_script("return window.mechtrade.state.liveEvents")
+    sql.execute("SELECT pg_notify('trend_signals_v1', json_build_object('contract_id', %s::text, 'timeframe', '1m')::text)",
+                (LIVE_CONTRACT,))
+    wait_for(driver, f"return window.mechtrade.state.liveEvents > {events}", "the signals event did not arrive")
+
+
+def test_copy_into_ticks_notifies(db_dsn: str) -> None:
+    """The ingester writes ticks by COPY: that too must wake the live chart, once per statement."""
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> list[str]:
+        listener, writer = await asyncpg.connect(db_dsn), await asyncpg.connect(db_dsn)
+        got: asyncio.Queue[str] = asyncio.Queue()
+        try:
+            await listener.add_listener("market_bars_v1", lambda *a: got.put_nowait(a[3]))
+            t0 = datetime(2025, 6, 2, 14, tzinfo=UTC)
+            rows = [(LIVE_CONTRACT, t0 + timedelta(seconds=i), 5900 + i / 4, 1, 0) for i in range(500)]
+            await writer.copy_records_to_table("ticks", schema_name="market", records=rows,
+                                               columns=["contract_id", "ts", "price", "size", "side"])
+            first = await asyncio.wait_for(got.get(), WAIT_S)
+            await writer.execute("SELECT 1")  # a round trip: any second notification would be here by now
+            await listener.execute("SELECT 1")
+            return [first, *[got.get_nowait() for _ in range(got.qsize())]]
+        finally:
+            await listener.close()
+            await writer.close()
+
+    assert asyncio.run(go()) == ["market.ticks"]
+
 
 def test_clicks_add_and_remove_labels(db_dsn: str, sql: psycopg.Connection, served: Served,
                                       webdriver_factory: Callable[[], Any]) -> None:

@@ -139,5 +139,6 @@ COMMENT ON FUNCTION signals.score_labels(
 'latest label), detections computed on the whole series. Six rows: score hindsight (every '
 'start, however late it became known) and actionable (only starts with actionable = true in '
 'signals.trend_starts_known(): rule not FORCED, confirmed at most max_delay_bars bars after the '
-'start bar), each for direction up, down and total: counts, precision, recall, f1, and the '
-'median confirmation delay in bars of the matched detections.';
+'start bar; max_delay_bars NULL: not FORCED is enough), each for direction up, down and '
+'total: counts, precision, recall, f1, and the median confirmation delay in bars of the matched '
+'detections.';

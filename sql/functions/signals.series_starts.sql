@@ -72,7 +72,10 @@ AS $$
         r.rule_name,
         stored.known_at,
         stored.delay_bars,
-        stored.rule <> 'FORCED' AND stored.delay_bars <= series_starts.max_delay_bars,
+        stored.rule <> 'FORCED' AND (
+            series_starts.max_delay_bars IS NULL
+            OR stored.delay_bars <= series_starts.max_delay_bars
+        ),
         'stored'
     FROM stored
     CROSS JOIN job

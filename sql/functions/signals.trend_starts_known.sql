@@ -43,7 +43,10 @@ AS $$
         s.rule_name,
         c.closes_at,
         c.n - b.n,
-        s.rule <> 'FORCED' AND c.n - b.n <= trend_starts_known.max_delay_bars
+        s.rule <> 'FORCED' AND (
+            trend_starts_known.max_delay_bars IS NULL
+            OR c.n - b.n <= trend_starts_known.max_delay_bars
+        )
     FROM signals.trend_starts(
         trend_starts_known.contract_id, trend_starts_known.timeframe,
         trend_starts_known.from_ts, trend_starts_known.to_ts, trend_starts_known.profile
@@ -60,4 +63,4 @@ COMMENT ON FUNCTION signals.trend_starts_known(
 'of the confirming bar), delay_bars (confirming bar minus start bar, counted in closed bars of '
 'the series) and actionable: a trader could act on it in time, i.e. its rule is not FORCED (a '
 'forced start is only known in hindsight, from the next opposite start) and delay_bars <= '
-'max_delay_bars (default 3, the baseline detector''s median).';
+'max_delay_bars (default 3, the baseline detector''s median; NULL: no limit, only not FORCED).';
