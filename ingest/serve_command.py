@@ -42,8 +42,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "analyst"
+
+
 async def run(args: argparse.Namespace) -> int:
-    settings = Settings(dsn=db.database_url(), role=args.role, author=args.author or getpass.getuser() or "analyst",
+    settings = Settings(dsn=db.database_url(), role=args.role, author=args.author or _user_name(),
                         profile=args.profile, contract=args.contract, timeframe=args.timeframe,
                         chart_js=args.chart_js)
     try:

@@ -124,7 +124,8 @@ class ChartServer:
     async def _set_role(self, conn: asyncpg.Connection) -> None:
         if self.settings.role:
             try:
-                await conn.execute(f"SET ROLE {self.settings.role}")
+                quoted = '"' + self.settings.role.replace('"', '""') + '"'
+                await conn.execute(f"SET ROLE {quoted}")
             except asyncpg.PostgresError as exc:
                 raise ServeError(f"cannot act as role {self.settings.role} ({exc}); grant it to the connecting "
                                  f"user: GRANT {self.settings.role} TO <user>;") from None
@@ -202,7 +203,10 @@ class ChartServer:
 
     async def bars(self, request: web.Request) -> web.Response:
         assert self.pool
-        limit = min(int(request.query.get("limit", "1500")), MAX_BARS)
+        try:
+            limit = min(int(request.query.get("limit", "1500")), MAX_BARS)
+        except ValueError:
+            raise web.HTTPBadRequest(text="limit: a number of bars") from None
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(BARS_SQL, _need(request, "contract"), _need(request, "timeframe"),
                                     _epoch(request.query.get("from")), _epoch(request.query.get("to")), limit)
@@ -310,7 +314,7 @@ class ChartServer:
                 if event == "bye":
                     break
                 await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the page went away
             pass
         finally:
             self.live.unwatch(watcher)
