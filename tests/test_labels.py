@@ -73,7 +73,8 @@ def test_score_labels_agrees_with_the_scoring_tool(mes_4h: psycopg.Connection, t
     assert {"baseline", "variant_b", "swing"} <= set(profiles)
     for profile in profiles:
         starts = mes_4h.execute(
-            "SELECT start_ts, direction, confirmed_at, actionable FROM signals.trend_starts_known(%s, '4h', NULL, NULL, %s)",
+            "SELECT start_ts, direction, confirmed_at, actionable"
+            " FROM signals.trend_starts_known(%s, '4h', NULL, NULL, %s)",
             (CONTRACT, profile),
         ).fetchall()
         scores = {(r[0], r[1]): r for r in mes_4h.execute(
@@ -97,7 +98,8 @@ def test_score_labels_agrees_with_the_scoring_tool(mes_4h: psycopg.Connection, t
                                     " AND direction = 'total'", (p, CONTRACT)).fetchone()[0] for p in profiles}
     assert actionable["baseline"] > 0
     # Without the delay limit only FORCED starts drop out: the figures measured for issue 8's table.
-    not_forced = {p: mes_4h.execute("SELECT round(f1, 3) FROM signals.score_labels(%s, %s, '4h', max_delay_bars => NULL)"
+    not_forced = {p: mes_4h.execute("SELECT round(f1, 3)"
+                                    " FROM signals.score_labels(%s, %s, '4h', max_delay_bars => NULL)"
                                     " WHERE score = 'actionable' AND direction = 'total'", (p, CONTRACT)).fetchone()[0]
                   for p in ("baseline", "variant_b", "swing")}
     assert {p: float(f) for p, f in not_forced.items()} == {"baseline": 0.815, "variant_b": 0.635, "swing": 0.635}

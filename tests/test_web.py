@@ -160,7 +160,8 @@ def click_at(driver: Any, x: int, y: int) -> None:
 
     el = driver.find_element("id", "chart")
     size = el.size
-    ActionChains(driver).move_to_element_with_offset(el, x - size["width"] // 2, y - size["height"] // 2).click().perform()
+    actions = ActionChains(driver).move_to_element_with_offset(el, x - size["width"] // 2, y - size["height"] // 2)
+    actions.click().perform()
 
 
 def test_page_draws_bars_markers_and_hover(db_dsn: str, sql: psycopg.Connection, served: Served,
@@ -178,7 +179,8 @@ def test_page_draws_bars_markers_and_hover(db_dsn: str, sql: psycopg.Connection,
         " trigger_signal_id, price, reason, consumer) VALUES ('test_rule', %s, 'swing', 'long', '{1h,15m}',"
         " '{2025-05-06T14:00Z,2025-05-06T14:15Z}', ARRAY[%s, %s]::bigint[], %s, 5580, 'a test decision', 'test')",
         (CONTRACT, signal_id, signal_id, signal_id))
-    starts = sql.execute("SELECT start_ts, direction, rule, actionable FROM signals.series_starts(%s, '4h', NULL, NULL)",
+    starts = sql.execute("SELECT start_ts, direction, rule, actionable"
+                         " FROM signals.series_starts(%s, '4h', NULL, NULL)",
                          (CONTRACT,)).fetchall()
     forced = sum(1 for s in starts if s[2] == "FORCED")
     assert 0 < forced < len(starts)
@@ -256,7 +258,8 @@ def test_live_bar_and_forming_bar(db_dsn: str, sql: psycopg.Connection, served: 
 
     # A detector run's NOTIFY for this series makes the page reload its markers.
     events = driver.execute_script("return window.mechtrade.state.liveEvents")
-    sql.execute("SELECT pg_notify('trend_signals_v1', json_build_object('contract_id', %s::text, 'timeframe', '1m')::text)",
+    sql.execute("SELECT pg_notify('trend_signals_v1',"
+                " json_build_object('contract_id', %s::text, 'timeframe', '1m')::text)",
                 (LIVE_CONTRACT,))
     wait_for(driver, f"return window.mechtrade.state.liveEvents > {events}", "the signals event did not arrive")
 

@@ -65,7 +65,7 @@ class Live:
 
     def _broadcast(self, event: str, data: Any, contract_id: str | None = None, timeframe: str | None = None) -> None:
         for w in list(self.watchers):
-            if (contract_id is None or w.contract_id == contract_id) and (timeframe is None or w.timeframe == timeframe):
+            if contract_id in (None, w.contract_id) and timeframe in (None, w.timeframe):
                 w.send(event, data)
 
     def _on_notify(self, _conn: object, _pid: int, channel: str, payload: str) -> None:

@@ -192,7 +192,8 @@ class ChartServer:
         assert self.pool
         async with self.pool.acquire() as conn:
             contracts = [r[0] for r in await conn.fetch(SERIES_SQL)]
-            timeframes = [r[0] for r in await conn.fetch("SELECT timeframe FROM market.timeframes ORDER BY bucket_width")]
+            timeframes = [r[0] for r in await conn.fetch(
+                "SELECT timeframe FROM market.timeframes ORDER BY bucket_width")]
             profiles = [r[0] for r in await conn.fetch("SELECT profile FROM signals.trend_profiles ORDER BY profile")]
         s = self.settings
         return web.json_response({
