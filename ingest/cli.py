@@ -16,9 +16,11 @@ from ingest import (
     db,
     demo_command,
     ingest_command,
+    labels_command,
     logs,
     migrate,
     plot_command,
+    serve_command,
     timescale,
 )
 from ingest.config import ConfigError
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     coordinate_command.add_parser(commands)
     demo_command.add_parser(commands)
     plot_command.add_parser(commands)
+    labels_command.add_parser(commands)
+    serve_command.add_parser(commands)
     return parser
 
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 RAILWAY = {"ingester": ROOT / "railway.toml", "coordinator": ROOT / "deploy" / "railway.coordinator.toml"}
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-APP_SERVICES = ("migrate", "ingester", "coordinator", "demo")
+APP_SERVICES = ("migrate", "ingester", "coordinator", "chart", "demo")
 PLATFORM_VARIABLES = {"RAILWAY_ENVIRONMENT"}  # set by Railway itself
 
 

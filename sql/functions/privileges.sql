@@ -34,3 +34,10 @@ TO mechtrade_analyst;
 GRANT USAGE ON SCHEMA signals TO mechtrade_coordinator;
 GRANT SELECT ON signals.decisions TO mechtrade_analyst;
 GRANT EXECUTE ON FUNCTION signals.coordinate(text, jsonb, integer) TO mechtrade_coordinator;
+
+-- The chart page (mechtrade serve): reads what analysts read, adds and removes labels only.
+GRANT mechtrade_analyst TO mechtrade_web;
+GRANT SELECT ON signals.labels TO mechtrade_analyst;
+GRANT INSERT (contract_id, root, timeframe, bar, direction, author)
+ON signals.labels TO mechtrade_web;
+GRANT UPDATE (removed_at, removed_by) ON signals.labels TO mechtrade_web;

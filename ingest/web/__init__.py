@@ -1,0 +1,1 @@
+"""``mechtrade serve``: the live chart page with hand labelling (aiohttp, lightweight-charts)."""
