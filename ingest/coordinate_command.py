@@ -26,7 +26,7 @@ through a transaction pooler. SIGTERM or Ctrl-C: finish the current batch and ex
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("coordinate", help="turn trend starts into trading decisions", description=DESCRIPTION,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, help="configuration file (default config/mechtrade.yaml)")
+    p.add_argument("--config", type=Path, help=config.FILE_HELP)
     p.add_argument("--consumer", help="watermark name (default coordinator.consumer)")
     p.add_argument("--health-port", type=int, help="port of /healthz and /metrics, 0 for none "
                    "(default coordinator.health_port)")

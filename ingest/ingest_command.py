@@ -31,7 +31,7 @@ demo: --fake-gateway (or MECHTRADE_DEMO=1) replays real MES trades from a local 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("ingest", help="stream live trades into the database", description=DESCRIPTION,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, help="configuration file (default config/mechtrade.yaml)")
+    p.add_argument("--config", type=Path, help=config.FILE_HELP)
     p.add_argument("--fake-gateway", action="store_true", help="use a local fake gateway replaying real MES data")
     p.add_argument("--speed", type=float, default=50.0, metavar="TRADES_PER_S",
                    help="with --fake-gateway: replay speed (default 50 trades/s)")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from ingest import timescale
+from ingest import resources, timescale
 from ingest.sqlsplit import split_statements
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ class Plan:
 
 def default_sql_dir() -> Path:
     """``sql/`` shipped inside the package (wheel), else the repository's own ``sql/``."""
-    packaged = Path(__file__).with_name("sql")
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "sql"
+    return resources.sql_dir()
 
 
 def load_migrations(sql_dir: Path) -> list[SqlFile]:

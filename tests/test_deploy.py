@@ -77,7 +77,7 @@ def test_compose_services_run_real_commands(name: str) -> None:
 
 def test_compose_database_and_demo_switch() -> None:
     db = COMPOSE["services"]["db"]
-    assert db["image"] == "timescale/timescaledb:2.28.3-pg15" and "pg_isready" in db["healthcheck"]["test"][1]
+    assert db["image"] == "timescale/timescaledb:2.28.3-pg15" and "pg_isready -h 127.0.0.1" in db["healthcheck"]["test"][1]
     assert COMPOSE["services"]["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     [script] = COMPOSE["services"]["ingester"]["command"]
     assert 'if [ -z "$$PROJECTX_USERNAME" ] || [ -z "$$PROJECTX_API_KEY" ]' in script
