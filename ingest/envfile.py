@@ -38,7 +38,7 @@ def parse(text: str) -> dict[str, str]:
         if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) > 1:
             value = value[1:-1]
         else:
-            value = re.sub(r"\s+#.*$", "", value)
+            value = re.sub(r"(^|\s+)#.*$", "", value)
         values[name] = value
     return values
 
