@@ -17,7 +17,19 @@ DECLARE
         now()
     );
     v_level regclass;
+    -- Where the oldest stored ticks begin: a refresh reaching further back would find the ticks a
+    -- retention policy dropped missing and delete their bars. Bars are refreshed only where their
+    -- whole bucket lies in the window, so a bar straddling this point keeps what it has.
+    v_kept_from timestamptz := (
+        SELECT min(c.range_start)
+        FROM timescaledb_information.chunks AS c
+        WHERE c.hypertable_schema = 'market' AND c.hypertable_name = 'ticks'
+    );
 BEGIN
+    IF v_kept_from IS NULL THEN
+        RETURN;
+    END IF;
+    v_from := greatest(v_from, v_kept_from);
     FOREACH v_level IN ARRAY ARRAY[
         'market.bars_1m', 'market.bars_5m', 'market.bars_15m',
         'market.bars_1h', 'market.bars_4h', 'market.bars_1d'
@@ -31,4 +43,6 @@ $$;
 COMMENT ON PROCEDURE market.refresh_bars (timestamptz, timestamptz) IS
 'Refresh all bar levels (1m up to 1d, in order) for the sessions overlapping [p_from, p_to]. '
 'Run it with CALL outside a transaction block. Fails with lock_not_available (55P03) while '
-'a refresh policy is refreshing an overlapping window: retry (ingest.bars.refresh_bars does).';
+'a refresh policy is refreshing an overlapping window: retry (ingest.bars.refresh_bars does). '
+'Starts no earlier than the oldest chunk of market.ticks, so bars whose ticks were dropped by '
+'retention (market.set_tick_storage) are kept as they are.';
