@@ -17,25 +17,30 @@ DECLARE
         now()
     );
     v_level regclass;
+    v_levels regclass [] := ARRAY[
+        'market.bars_1m', 'market.bars_5m', 'market.bars_15m',
+        'market.bars_1h', 'market.bars_4h', 'market.bars_1d'
+    ];
+    v_widths interval [] := ARRAY[
+        '1 minute', '5 minutes', '15 minutes', '1 hour', '4 hours', '1 day'
+    ];
     -- Where the oldest stored ticks begin: a refresh reaching further back would find the ticks a
-    -- retention policy dropped missing and delete their bars. Bars are refreshed only where their
-    -- whole bucket lies in the window, so a bar straddling this point keeps what it has.
+    -- retention policy dropped missing and delete their bars. Only bars whose whole bucket lies in
+    -- the window are refreshed, so a bar straddling this point keeps what it has.
     v_kept_from timestamptz := (
         SELECT min(c.range_start)
         FROM timescaledb_information.chunks AS c
         WHERE c.hypertable_schema = 'market' AND c.hypertable_name = 'ticks'
     );
 BEGIN
-    IF v_kept_from IS NULL THEN
-        RETURN;
-    END IF;
     v_from := greatest(v_from, v_kept_from);
-    FOREACH v_level IN ARRAY ARRAY[
-        'market.bars_1m', 'market.bars_5m', 'market.bars_15m',
-        'market.bars_1h', 'market.bars_4h', 'market.bars_1d'
-    ]::regclass [] LOOP
-        CALL refresh_continuous_aggregate(v_level, v_from, v_to);
-        COMMIT;
+    FOR i IN 1..array_length(v_levels, 1) LOOP
+        v_level := v_levels[i];
+        -- TimescaleDB refuses a window narrower than one bucket (here only after clamping).
+        IF v_to - v_from >= v_widths[i] THEN
+            CALL refresh_continuous_aggregate(v_level, v_from, v_to);
+            COMMIT;
+        END IF;
     END LOOP;
 END;
 $$;
