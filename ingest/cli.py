@@ -20,6 +20,7 @@ from ingest import (
     logs,
     migrate,
     plot_command,
+    status_command,
     timescale,
 )
 from ingest.config import ConfigError
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     coordinate_command.add_parser(commands)
     demo_command.add_parser(commands)
     plot_command.add_parser(commands)
+    status_command.add_parser(commands)
     return parser
 
 

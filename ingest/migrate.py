@@ -182,7 +182,16 @@ async def migrate(
             await _apply_file(conn, r, record=False)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    await warn_worker_slots(conn)
     return plan
+
+
+async def warn_worker_slots(conn: asyncpg.Connection) -> None:
+    """Log a warning when the server's background-worker settings cannot run this database's jobs."""
+    from ingest.status import slot_problems
+
+    for problem in slot_problems(await conn.fetchrow("SELECT * FROM internal.worker_slots()")):
+        log.warning("%s", problem.message)
 
 
 async def plan_only(conn: asyncpg.Connection, sql_dir: Path | None = None) -> Plan:
