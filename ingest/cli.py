@@ -17,6 +17,7 @@ from ingest import (
     demo_command,
     envfile,
     ingest_command,
+    load_command,
     logs,
     migrate,
     plot_command,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake_gateway_cli.add_parser(commands)
     ingest_command.add_parser(commands)
     backfill_command.add_parser(commands)
+    load_command.add_parser(commands)
     contracts_command.add_parser(commands)
     coordinate_command.add_parser(commands)
     demo_command.add_parser(commands)

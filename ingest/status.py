@@ -24,7 +24,7 @@ SERIES_SQL = """
 SELECT c.contract_id,
        market.latest_tick_time(c.contract_id) AS last_tick,
        (SELECT max(b.bucket) FROM market.bars AS b WHERE b.contract_id = c.contract_id AND b.timeframe = '1m'
-          AND b.is_closed AND b.bucket > now() - interval '10 days') AS last_closed_1m,
+          AND b.is_closed) AS last_closed_1m,
        (SELECT count(*) FROM market.feed_gaps AS g WHERE g.contract_id = c.contract_id
           AND g.finalized_at IS NULL) AS open_gaps
 FROM unnest($1::text[]) AS c (contract_id) ORDER BY 1"""
