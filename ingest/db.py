@@ -41,7 +41,7 @@ async def connect_when_ready(dsn: str | None, wait_s: float, retry_s: float = 1.
     deadline = loop.time() + wait_s
     while True:
         try:
-            return await connect(dsn, timeout=min(10.0, max(wait_s, 1.0)))
+            return await connect(dsn, **({"timeout": 10.0} if wait_s > 0 else {}))
         except NOT_READY as exc:
             if loop.time() + retry_s > deadline:
                 raise

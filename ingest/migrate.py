@@ -20,6 +20,7 @@ import asyncpg
 
 from ingest import resources, timescale
 from ingest.sqlsplit import split_statements
+from ingest.status import slot_problems
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,6 @@ async def migrate(
 
 async def warn_worker_slots(conn: asyncpg.Connection) -> None:
     """Log a warning when the server's background-worker settings cannot run this database's jobs."""
-    from ingest.status import slot_problems
-
     for problem in slot_problems(await conn.fetchrow("SELECT * FROM internal.worker_slots()")):
         log.warning("%s", problem.message)
 

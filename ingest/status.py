@@ -8,7 +8,7 @@ TimescaleDB's job statistics, which on some builds count every run as failed aft
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -95,11 +95,11 @@ def job_problems(jobs: list[asyncpg.Record], now: datetime, judged_since: dateti
                 "it was created (it never succeeded)"
             out.append(Problem("trend_jobs", f"{name}: {j['failures_since_success']} failed runs since {since}; "
                                              f"last error: {j['last_error']}"))
-        progress = max(t for t in (j["last_success"], judged_since, datetime.min.replace(tzinfo=UTC)) if t)
-        if (j["scheduled"] and j["bars_behind"] > MAX_BARS_BEHIND
-                and now - progress > timedelta(seconds=STALL_S)):
-            out.append(Problem("trend_jobs", f"{name}: {j['bars_behind']} closed bars not analysed "
-                                             f"(through {_t(j['analysed_through'])}, last closed {_t(j['last_closed_bar'])})"))
+        progress = max((t for t in (j["last_success"], judged_since) if t), default=None)
+        stalled = progress is None or now - progress > timedelta(seconds=STALL_S)
+        if j["scheduled"] and j["bars_behind"] > MAX_BARS_BEHIND and stalled:
+            out.append(Problem("trend_jobs", f"{name}: {j['bars_behind']} closed bars not analysed (through "
+                                             f"{_t(j['analysed_through'])}, last closed {_t(j['last_closed_bar'])})"))
     return out
 
 
@@ -122,11 +122,11 @@ def problems(snap: Snapshot, contracts: tuple[str, ...]) -> list[Problem]:
 
 
 def _t(ts: datetime | None) -> str:
-    return "never" if ts is None or ts == datetime.min.replace(tzinfo=UTC) else f"{ts:%Y-%m-%d %H:%M:%S}"
+    return "never" if ts is None else f"{ts:%Y-%m-%d %H:%M:%S}"
 
 
 def _age(now: datetime, ts: datetime | None) -> str:
-    if ts is None or ts.year < 2:
+    if ts is None:
         return "-"
     s = int((now - ts).total_seconds())
     return f"{s}s" if abs(s) < 120 else f"{s // 60}m" if abs(s) < 7200 else f"{s // 3600}h" if abs(s) < 172800 \

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_env_file_sets_what_the_environment_lacks(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         "# comment\nexport MECHTRADE_INGEST_BATCH_ROWS=123\nMECHTRADE_CONTRACTS='CON.F.US.MNQ.Z25'\n"
-        "PROJECTX_USERNAME=  # empty: unset\nMECHTRADE_GATEWAY_LIVE=true  # trailing comment\nDATABASE_URL=postgresql://x\n")
+        "PROJECTX_USERNAME=  # empty: unset\nMECHTRADE_GATEWAY_LIVE=true  # trailing comment\n"
+        "DATABASE_URL=postgresql://x\n")
     environ = {"DATABASE_URL": "postgresql://from-env"}
     added = envfile.load(tmp_path / ".env", environ)
     assert sorted(added) == ["MECHTRADE_CONTRACTS", "MECHTRADE_GATEWAY_LIVE", "MECHTRADE_INGEST_BATCH_ROWS"]

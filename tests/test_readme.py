@@ -46,7 +46,8 @@ def test_readme_sql_example_returns_rows(demo_dsn: str, statement: str) -> None:
 
 
 def commands(name: str) -> list[list[str]]:
-    return [shlex.split(line.split("#")[0])[1:] for line in re.findall(rf"^(mechtrade {name} .*)$", README, re.MULTILINE)]
+    lines = re.findall(rf"^(mechtrade {name} .*)$", README, re.MULTILINE)
+    return [shlex.split(line.split("#")[0])[1:] for line in lines]
 
 
 def test_readme_plot_and_load_examples_run(demo_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
