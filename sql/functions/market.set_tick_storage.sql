@@ -27,7 +27,12 @@ BEGIN
         v_reach, p_drop_after;
     END IF;
     PERFORM remove_compression_policy('market.ticks', if_exists => TRUE);
-    PERFORM add_compression_policy('market.ticks', compress_after => p_compress_after);
+    -- First run an hour from now: refreshing bars while old chunks are being compressed, or
+    -- over freshly compressed chunks, can be far slower than over the row store.
+    PERFORM add_compression_policy(
+        'market.ticks', compress_after => p_compress_after,
+        initial_start => now() + INTERVAL '1 hour'
+    );
     PERFORM remove_retention_policy('market.ticks', if_exists => TRUE);
     IF p_drop_after IS NOT NULL THEN
         PERFORM add_retention_policy('market.ticks', drop_after => p_drop_after);
@@ -48,5 +53,6 @@ REVOKE ALL ON FUNCTION market.set_tick_storage(interval, interval) FROM PUBLIC; 
 COMMENT ON FUNCTION market.set_tick_storage(interval, interval) IS
 'Compress chunks of market.ticks into the columnstore once they are p_compress_after old '
 '(default after migrate: 2 days), and drop raw ticks older than p_drop_after (NULL, the default: '
-'keep them). Bars are kept either way. p_drop_after must exceed how far back the 1m bars are '
+'keep them). The compression policy first runs an hour after it is set. Bars are kept either '
+'way. p_drop_after must exceed how far back the 1m bars are '
 'refreshed from ticks. Returns the policies now in force. Only the owner may call it.';

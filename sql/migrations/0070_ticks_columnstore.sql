@@ -35,4 +35,10 @@ BEGIN
 END;
 $$;
 
-SELECT add_compression_policy('market.ticks', compress_after => interval '2 days');
+-- First run an hour from now, not at once: compressing a backlog of old chunks right after a
+-- migration competes with the first loads and refreshes (see market.set_tick_storage).
+SELECT add_compression_policy(
+    'market.ticks',
+    compress_after => interval '2 days',
+    initial_start => now() + interval '1 hour'
+);
