@@ -45,6 +45,16 @@ def test_readme_sql_example_returns_rows(demo_dsn: str, statement: str) -> None:
     assert rows, f"no rows from the README example:\n{statement}"
 
 
+def test_cookbook_finds_what_it_says(demo_dsn: str) -> None:
+    section = README.split("## Trend starts (SQL cookbook)", 1)[1]
+    block = re.search(r"```sql\n(.*?)```", section, re.DOTALL).group(1)
+    with psycopg.connect(demo_dsn, autocommit=True) as conn:
+        latest, in_range, agreement = (conn.execute(q).fetchall() for q in split_statements(block))
+    assert {row[0] for row in latest} == {"15m", "1h"}, "the demo's jobs: swing on 15m and 1h"
+    assert in_range and all("2025-05-06" <= str(r[0]) < "2025-05-13" for r in in_range)
+    assert agreement and all(r[0] <= r[2] for r in agreement), "15m starts inside their 1h start's hour"
+
+
 def commands(name: str) -> list[list[str]]:
     lines = re.findall(rf"^(mechtrade {name} .*)$", README, re.MULTILINE)
     return [shlex.split(line.split("#")[0])[1:] for line in lines]
