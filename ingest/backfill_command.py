@@ -51,7 +51,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--until", type=utc_time, metavar="TIME", help="newest bar start to fetch (default: now)")
     p.add_argument("--page-limit", type=int, metavar="N",
                    help=f"bars per request, 1..{MAX_BARS} (default: backfill.page_limit of the config)")
-    p.add_argument("--config", type=Path, help="configuration file (default config/mechtrade.yaml)")
+    p.add_argument("--config", type=Path, help=config.FILE_HELP)
     p.set_defaults(run=run)
 
 

@@ -15,12 +15,15 @@ from ingest import (
     coordinate_command,
     db,
     demo_command,
+    envfile,
     ingest_command,
     labels_command,
+    load_command,
     logs,
     migrate,
     plot_command,
     serve_command,
+    status_command,
     timescale,
 )
 from ingest.config import ConfigError
@@ -57,23 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--sql", action="store_true", help="print the exact SQL script for review or psql")
     m.add_argument("--lock-timeout", type=float, default=60.0, metavar="SECONDS",
                    help="how long to wait for another running migrate (default 60)")
+    m.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="retry for this long while the database does not accept connections yet (default 0)")
     m.add_argument("--sql-dir", type=Path, help=argparse.SUPPRESS)
     m.set_defaults(run=run_migrate)
     fake_gateway_cli.add_parser(commands)
     ingest_command.add_parser(commands)
     backfill_command.add_parser(commands)
+    load_command.add_parser(commands)
     contracts_command.add_parser(commands)
     coordinate_command.add_parser(commands)
     demo_command.add_parser(commands)
     plot_command.add_parser(commands)
     labels_command.add_parser(commands)
     serve_command.add_parser(commands)
+    status_command.add_parser(commands)
     return parser
 
 
 async def run_migrate(args: argparse.Namespace) -> int:
     dsn = db.database_url()
-    conn = await db.connect(dsn)
+    conn = await db.connect_when_ready(dsn, args.wait)
     try:
         if args.dry_run or args.sql:
             plan = await migrate.plan_only(conn, args.sql_dir)
@@ -95,8 +102,10 @@ async def run_migrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    envfile.load()
     args = build_parser().parse_args(argv)
     logs.configure(args.log_level, args.log_format)
+    envfile.warn_unknown()
     try:
         return asyncio.run(args.run(args))
     except (migrate.MigrationError, timescale.TimescaleUnavailable, ConfigError) as exc:

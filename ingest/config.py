@@ -1,4 +1,4 @@
-"""Configuration: ``config/mechtrade.yaml`` (or ``--config``), overridden by the environment.
+"""Configuration: ``config/mechtrade.yaml`` (see ``config_file``), overridden by the environment.
 
 Every key ``section.key`` can be overridden by ``MECHTRADE_SECTION_KEY``; the root symbols by
 ``MECHTRADE_ROOTS`` and the explicit contract list by ``MECHTRADE_CONTRACTS`` (comma separated); the
@@ -16,8 +16,11 @@ from typing import Any
 
 import yaml
 
+from ingest import resources
+
 ROLL_RULES = ("gateway", "expiry")
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "config" / "mechtrade.yaml"
+LOCAL_FILE = Path("config") / "mechtrade.yaml"
+FILE_HELP = "configuration file (default: ./config/mechtrade.yaml if present, else the packaged default)"
 
 
 class ConfigError(ValueError):
@@ -187,14 +190,22 @@ def _coordinator(values: dict[str, Any], env: dict[str, str]) -> Coordinator:
     return dataclasses.replace(section, rules=rules)
 
 
+def config_file(path: Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """``--config``, else ``MECHTRADE_CONFIG`` (relative to the working directory), else
+    ``config/mechtrade.yaml`` of the working directory when there is one, else the packaged default."""
+    env = os.environ if env is None else env
+    chosen = path or (Path(env["MECHTRADE_CONFIG"]) if env.get("MECHTRADE_CONFIG") else None)
+    if chosen is not None:
+        if not chosen.is_file():
+            raise ConfigError(f"configuration file {chosen.absolute()} does not exist")
+        return chosen
+    return LOCAL_FILE if LOCAL_FILE.is_file() else resources.default_config()
+
+
 def load(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
-    path = path or Path(env.get("MECHTRADE_CONFIG", DEFAULT_FILE))
-    data: dict[str, Any] = {}
-    if path.exists():
-        data = yaml.safe_load(path.read_text()) or {}
-    elif path != DEFAULT_FILE:
-        raise ConfigError(f"configuration file {path} does not exist")
+    path = config_file(path, env)
+    data: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
     if unknown := set(data) - {"gateway", "roots", "contracts", "ingest", "backfill", "coordinator"}:
         raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))} in {path}")
     if "PORT" in env:

@@ -26,7 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("search", metavar="SEARCH", help="text to look for, e.g. MES or 'E-mini'")
     p.add_argument("--live", action="store_true", help="search the live market-data catalogue (default: sim)")
-    p.add_argument("--config", type=Path, help="configuration file (default config/mechtrade.yaml)")
+    p.add_argument("--config", type=Path, help=config.FILE_HELP)
     p.set_defaults(run=run)
 
 

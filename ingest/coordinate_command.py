@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ingest import config, db, health
 from ingest.coordinator import CHANNEL, Coordinator
+from ingest.db_checks import DatabaseChecks
 from ingest.metrics import Metrics
 
 log = logging.getLogger("mechtrade.coordinate")
@@ -26,7 +27,7 @@ through a transaction pooler. SIGTERM or Ctrl-C: finish the current batch and ex
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("coordinate", help="turn trend starts into trading decisions", description=DESCRIPTION,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, help="configuration file (default config/mechtrade.yaml)")
+    p.add_argument("--config", type=Path, help=config.FILE_HELP)
     p.add_argument("--consumer", help="watermark name (default coordinator.consumer)")
     p.add_argument("--health-port", type=int, help="port of /healthz and /metrics, 0 for none "
                    "(default coordinator.health_port)")
@@ -40,8 +41,10 @@ async def run(args: argparse.Namespace) -> int:
     port = cfg.health_port if args.health_port is None else args.health_port
     metrics = Metrics()
     coordinator = Coordinator(cfg, db.database_url(), metrics)
-    runner = await health.serve(port, metrics, coordinator.status) if port else None
+    checks = DatabaseChecks(db.database_url(), ("trend_jobs",))
+    runner = await health.serve(port, metrics, checks.wrap(coordinator.status)) if port else None
     stop = asyncio.Event()
+    checks.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -50,6 +53,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         await coordinator.run(stop)
     finally:
+        await checks.close()
         if runner:
             await runner.cleanup()
     return 0

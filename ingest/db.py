@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from urllib.parse import urlsplit
 
 import asyncpg
+
+log = logging.getLogger("mechtrade.db")
 
 
 def database_url(explicit: str | None = None) -> str | None:
@@ -25,3 +29,22 @@ def describe(dsn: str | None) -> str:
 
 async def connect(dsn: str | None = None, **kwargs: object) -> asyncpg.Connection:
     return await asyncpg.connect(database_url(dsn), **kwargs)
+
+
+# What a database that is still starting (or not reachable yet) answers; anything else is final.
+NOT_READY = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)
+
+
+async def connect_when_ready(dsn: str | None, wait_s: float, retry_s: float = 1.0) -> asyncpg.Connection:
+    """Connect, retrying for up to ``wait_s`` seconds while the server is not accepting connections yet."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        try:
+            return await connect(dsn, **({"timeout": 10.0} if wait_s > 0 else {}))
+        except NOT_READY as exc:
+            if loop.time() + retry_s > deadline:
+                raise
+            log.info("database %s not ready (%s); retrying for up to %.0f s more",
+                     describe(dsn), exc, deadline - loop.time())
+            await asyncio.sleep(retry_s)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import asyncpg
 
-from ingest import timescale
+from ingest import resources, timescale
 from ingest.sqlsplit import split_statements
+from ingest.status import slot_problems
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ class Plan:
 
 def default_sql_dir() -> Path:
     """``sql/`` shipped inside the package (wheel), else the repository's own ``sql/``."""
-    packaged = Path(__file__).with_name("sql")
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "sql"
+    return resources.sql_dir()
 
 
 def load_migrations(sql_dir: Path) -> list[SqlFile]:
@@ -183,7 +183,14 @@ async def migrate(
             await _apply_file(conn, r, record=False)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    await warn_worker_slots(conn)
     return plan
+
+
+async def warn_worker_slots(conn: asyncpg.Connection) -> None:
+    """Log a warning when the server's background-worker settings cannot run this database's jobs."""
+    for problem in slot_problems(await conn.fetchrow("SELECT * FROM internal.worker_slots()")):
+        log.warning("%s", problem.message)
 
 
 async def plan_only(conn: asyncpg.Connection, sql_dir: Path | None = None) -> Plan:

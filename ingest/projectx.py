@@ -1,6 +1,6 @@
 """Async REST client for the ProjectX Gateway: session tokens, contract search and history bars.
 
-Follows ``shared/spec/projectx-gateway.md`` §1-2: every call is a JSON ``POST``; business failures
+The gateway's REST rules, as documented and observed: every call is a JSON ``POST``; business failures
 come back as HTTP 200 with ``success: false`` (raised as :class:`GatewayError`); 401 means log in
 again; 429 means wait (``Retry-After`` or backoff); 5xx and timeouts are retried a bounded number of
 times. A null or absent list in a successful reply means "unknown", never "empty" (Q14). Prices are

@@ -104,3 +104,43 @@ class RootServer:
 
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def run_with_database(command: list[str]) -> int:
+    """Run ``command`` with ``DATABASE_URL`` naming a fresh database, then drop it (and stop the server).
+
+    The server is ``MECHTRADE_TEST_DSN``'s when set, else a throw-away one (root only).
+    """
+    import uuid
+
+    import psycopg
+
+    if dsn := os.environ.get("MECHTRADE_TEST_DSN"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(dsn)
+        server, root_server = Server(parts.hostname or "127.0.0.1", parts.port or 5432,
+                                     parts.username or "postgres", parts.password), None
+    else:
+        root_server = RootServer()
+        server = root_server.start()
+    name = f"mechtrade_run_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(server.dsn("postgres"), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            return subprocess.run(command, env={**os.environ, "DATABASE_URL": server.dsn(name)}).returncode
+        finally:
+            with psycopg.connect(server.dsn("postgres"), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        if root_server:
+            root_server.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 2:
+        sys.exit("usage: python tests/pg_server.py COMMAND [ARG...]  (runs it with DATABASE_URL set)")
+    sys.exit(run_with_database(sys.argv[1:]))

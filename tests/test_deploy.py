@@ -77,8 +77,11 @@ def test_compose_services_run_real_commands(name: str) -> None:
 
 def test_compose_database_and_demo_switch() -> None:
     db = COMPOSE["services"]["db"]
-    assert db["image"] == "timescale/timescaledb:2.28.3-pg15" and "pg_isready" in db["healthcheck"]["test"][1]
-    assert COMPOSE["services"]["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert db["image"] == "timescale/timescaledb:2.28.3-pg15"
+    assert "pg_isready -h 127.0.0.1" in db["healthcheck"]["test"][1], "over TCP, not the init server's socket"
+    migrate = COMPOSE["services"]["migrate"]
+    assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert migrate["command"][:2] == ["migrate", "--wait"] and migrate["restart"].startswith("on-failure")
     [script] = COMPOSE["services"]["ingester"]["command"]
     assert 'if [ -z "$$PROJECTX_USERNAME" ] || [ -z "$$PROJECTX_API_KEY" ]' in script
     assert "export MECHTRADE_DEMO=1" in script

@@ -16,9 +16,10 @@ from pathlib import Path
 from ingest.cli import build_parser
 from ingest.fake_gateway import MES_M25, Tape, default_tape, load_bars
 from ingest.fake_gateway.bars import Bar, bucket, iso
-from ingest.fake_gateway.tape import DATA_DIR, TICKS, format_ticks
+from ingest.fake_gateway.tape import TICKS, format_ticks
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "tests" / "data" / "mes"
 
 
 def rows(bars: list[Bar]) -> list[tuple]:

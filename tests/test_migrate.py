@@ -17,7 +17,8 @@ import pytest
 
 from ingest import migrate
 from conftest import skip_or_fail
-from pg_server import RootServer, Server, is_root
+from pg_server import RootServer, Server, free_port, is_root
+from tcp_proxy import TcpProxy
 
 REPO_SQL = Path(__file__).resolve().parents[1] / "sql"
 
@@ -184,3 +185,30 @@ def test_apache_only_timescaledb_is_refused(empty_db_dsn: str, sql_dir: Path) ->
     assert result.returncode == 2
     assert "Apache-2 edition" in result.stderr and "Community" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_migrate_waits_for_a_database_that_is_not_listening_yet(empty_db_dsn: str, pg_server: Server) -> None:
+    """As in compose on a fresh volume: the server accepts TCP only after its init phase."""
+    port = free_port()
+    dsn = empty_db_dsn.replace(f":{pg_server.port}/", f":{port}/")
+
+    async def go() -> tuple[int, str]:
+        env = {**os.environ, "DATABASE_URL": dsn, "MECHTRADE_LOG_FORMAT": "text"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ingest.cli", "migrate", "--wait", "60", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        first = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        assert "not ready" in first, first
+        proxy = TcpProxy(pg_server.host, pg_server.port)
+        proxy.port = port
+        await proxy.up()
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 120)
+        finally:
+            await proxy.down()
+        return proc.returncode, first + err.decode()
+
+    returncode, stderr = asyncio.run(go())
+    assert returncode == 0, stderr
+    assert "is up to date" in stderr
+    assert len(applied(empty_db_dsn)) == len(list((REPO_SQL / "migrations").glob("*.sql")))

@@ -1,6 +1,6 @@
 """A faithful local fake of the ProjectX Gateway (REST + SignalR market hub) with fault injection.
 
-Follows ``shared/spec/projectx-gateway.md`` §5. Real sockets on 127.0.0.1, ephemeral ports::
+Speaks the gateway's protocol, with the faults a client must survive. Real sockets on 127.0.0.1, ephemeral ports::
 
     async with FakeGateway(replay_from="2025-05-13T13:30:00Z", history_rate=RateLimit(30, 30)) as gw:
         gw.rest_url, gw.hub_url               # REST root; hub URL (add ?access_token=...)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from ingest import resources
 from ingest.fake_gateway.bars import Bar, aggregate, bucket
 
 TICKS = 10_000_000  # .NET ticks (100 ns) per second: timestamps carry 7 fractional digits
-DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "mes"
-MES_5M = DATA_DIR / "mes_m25_5m.csv"
+MES_5M = resources.demo_tape()
 
 
 @dataclass(frozen=True, slots=True)

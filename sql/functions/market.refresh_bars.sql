@@ -18,12 +18,23 @@ DECLARE
     );
     v_level regclass;
     v_options jsonb;
+    v_width interval;
+    -- Where the oldest stored ticks begin: a refresh reaching further back would find the ticks a
+    -- retention policy dropped missing and delete their bars. Only bars whose whole bucket lies in
+    -- the window are refreshed, so a bar straddling this point keeps what it has.
+    v_kept_from timestamptz := (
+        SELECT min(c.range_start)
+        FROM timescaledb_information.chunks AS c
+        WHERE c.hypertable_schema = 'market' AND c.hypertable_name = 'ticks'
+    );
 BEGIN
+    v_from := greatest(v_from, v_kept_from);
     -- Finest first; each level in the batches of its refresh policy (migration 0091: a week
     -- of 1m or 5m bars, 1000 coarser bars per transaction), or in one pass without a policy.
-    FOR v_level, v_options IN
+    FOR v_level, v_width, v_options IN
         SELECT
             format('market.%I', 'bars_' || t.timeframe)::regclass,
+            t.bucket_width,
             jsonb_build_object(
                 'buckets_per_batch',
                 coalesce((j.config ->> 'buckets_per_batch')::integer, 0)
@@ -36,10 +47,13 @@ BEGIN
                 AND j.proc_name = 'policy_refresh_continuous_aggregate'
         ORDER BY t.bucket_width
     LOOP
-        CALL refresh_continuous_aggregate(
-            v_level, v_from, v_to, options => v_options
-        );
-        COMMIT;
+        -- TimescaleDB refuses a window narrower than one bucket (here only after clamping).
+        IF v_to - v_from >= v_width THEN
+            CALL refresh_continuous_aggregate(
+                v_level, v_from, v_to, options => v_options
+            );
+            COMMIT;
+        END IF;
     END LOOP;
 END;
 $$;
@@ -47,4 +61,6 @@ $$;
 COMMENT ON PROCEDURE market.refresh_bars (timestamptz, timestamptz) IS
 'Refresh all bar levels (1m up to 1d, in order) for the sessions overlapping [p_from, p_to]. '
 'Run it with CALL outside a transaction block. Fails with lock_not_available (55P03) while '
-'a refresh policy is refreshing an overlapping window: retry (ingest.bars.refresh_bars does).';
+'a refresh policy is refreshing an overlapping window: retry (ingest.bars.refresh_bars does). '
+'Starts no earlier than the oldest chunk of market.ticks, so bars whose ticks were dropped by '
+'retention (market.set_tick_storage) are kept as they are.';

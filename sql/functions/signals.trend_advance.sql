@@ -224,7 +224,7 @@ BEGIN
     ) AS x (ord, e);
     v_final := v_events[array_length(v_events, 1)];
 
-    -- The starts raised, first per bar and direction (spec 7), in the order raised.
+    -- The starts raised, first per bar and direction (docs/trend-starts.md section 7), in the order raised.
     SELECT coalesce(array_agg(f.e ORDER BY f.ord), '{}') INTO v_raised
     FROM (
         SELECT DISTINCT ON (u.bar_ts, u.event IN ('CUS', 'CUS_FORCED'))

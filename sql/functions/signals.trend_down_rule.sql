@@ -35,6 +35,7 @@ COMMENT ON FUNCTION signals.trend_down_rule(
     numeric, numeric, numeric, numeric, numeric, numeric, numeric,
     numeric, numeric, numeric, boolean
 ) IS
-'Rules D1-D5 of the trend-start spec, the first that holds: bar i (open, high, low, close), the '
+'Rules D1-D5 of docs/trend-starts.md (section 5), the first that holds: bar i (open, high, '
+'low, close), the '
 'bar before it (high, low, close), the pending down-start bar D (open, high, low) and whether a '
 'bar since D pulled back to D''s low. The caller has checked noHigherHigh since D.';

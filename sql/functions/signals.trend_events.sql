@@ -1,5 +1,5 @@
 -- Every detector event bar by bar (pending starts set and dropped, containment, confirmations):
--- the spec's per-bar event log, for explaining why a start was or was not found.
+-- a per-bar event log, for explaining why a start was or was not found.
 CREATE OR REPLACE FUNCTION signals.trend_events(
     contract_id text,
     timeframe text,

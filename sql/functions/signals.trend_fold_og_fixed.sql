@@ -1,7 +1,7 @@
--- The baseline trend-start detector (shared/spec/trend-starts.md sections 1-7) as a left fold over
+-- The baseline trend-start detector (docs/trend-starts.md sections 1-7) as a left fold over
 -- bars held in arrays. Positions 1..n index the arrays; bar numbers are p_base - 1 + position.
 -- Positions before p_start are context only (already processed; p_state is the state after
--- p_start - 1). The range helpers of spec 2 are kept as running aggregates that reset when
+-- p_start - 1). The range helpers of section 2 are kept as running aggregates that reset when
 -- their anchor (PUS or PDS) changes, so a long series costs O(n).
 CREATE OR REPLACE FUNCTION signals.trend_fold_og_fixed(
     p_ts timestamptz[],
@@ -346,9 +346,10 @@ COMMENT ON FUNCTION signals.trend_fold_og_fixed(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
     integer, integer, boolean
 ) IS
-'The baseline trend-start detector (spec sections 1-7) over bars given as arrays of open time, '
-'open, high, low, close. p_base: bar number of element 1; elements before p_start are context '
-'already processed, with p_state the detector state after element p_start - 1 (NULL: fresh). '
+'The baseline trend-start detector (docs/trend-starts.md sections 1-7) over bars given as '
+'arrays of open time, open, high, low, close. p_base: bar number of element 1; elements '
+'before p_start are context already processed, with p_state the detector state after element p_start - 1 (NULL: fresh). '
 'Returns the starts (CUS, CDS, CUS_FORCED, CDS_FORCED) in the order they are raised, then one '
 'STATE row; with p_trace every event and the state after every bar. Starts are not yet '
-'deduplicated (spec 7). Parameters come from signals.trend_profiles via signals.trend_detect.';
+'deduplicated (section 7 there). Parameters come from signals.trend_profiles via '
+'signals.trend_detect.';

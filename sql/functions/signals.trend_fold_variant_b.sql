@@ -1,4 +1,5 @@
--- Variant B of the trend-start spec (section 13) as a left fold over bars held in arrays, with the
+-- Variant B of the trend-start rules (docs/trend-starts.md section 8) as a left fold over bars
+-- held in arrays, with the
 -- same calling convention as signals.trend_fold_og_fixed. Only down starts are confirmed by rules
 -- (D1-D5, never frozen); each up start is the lowest low between two consecutive down starts.
 CREATE OR REPLACE FUNCTION signals.trend_fold_variant_b(
@@ -168,7 +169,8 @@ COMMENT ON FUNCTION signals.trend_fold_variant_b(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
     boolean, boolean, boolean
 ) IS
-'Variant B of the trend-start spec (section 13) over bars given as arrays, with the calling '
+'Variant B of the trend-start rules (docs/trend-starts.md section 8) over bars given as arrays, '
+'with the calling '
 'convention and output of signals.trend_fold_og_fixed. State: pds and last_down (bar numbers). '
 'The options of the swing profile: p_down_at_swing_high puts each down start on the highest '
 'high after the up start emitted with it (up to the PDS, earliest on ties); '

@@ -11,5 +11,5 @@ RETURN p_low > p_prev_low AND p_high > p_prev_high AND p_close > p_prev_close;
 COMMENT ON FUNCTION signals.trend_higher_bar(
     numeric, numeric, numeric, numeric, numeric, numeric
 ) IS
-'higherBar of the trend-start spec: low, high and close all strictly above the previous bar''s. '
+'higher(j) of docs/trend-starts.md: low, high and close all strictly above the previous bar''s. '
 'Arguments: high, low, close of the bar, then high, low, close of the previous bar.';

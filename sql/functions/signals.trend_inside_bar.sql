@@ -8,5 +8,5 @@ PARALLEL SAFE
 RETURN p_high <= p_ref_high AND p_low >= p_ref_low;
 
 COMMENT ON FUNCTION signals.trend_inside_bar(numeric, numeric, numeric, numeric) IS
-'inside of the trend-start spec: the bar''s high is at most and its low at least those of the '
+'inside of docs/trend-starts.md: the bar''s high is at most and its low at least those of the '
 'reference bar (edges included). Arguments: high, low of the bar, then of the reference bar.';

@@ -8,5 +8,5 @@ PARALLEL SAFE
 RETURN p_high > p_prev_high AND p_low < p_prev_low;
 
 COMMENT ON FUNCTION signals.trend_outside_bar(numeric, numeric, numeric, numeric) IS
-'outside of the trend-start spec: the bar''s high is above and its low below the previous '
+'outside of docs/trend-starts.md: the bar''s high is above and its low below the previous '
 'bar''s (both strictly). Arguments: high, low of the bar, then of the previous bar.';

@@ -53,7 +53,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION signals.trend_starts(text, text, timestamptz, timestamptz, text) IS
-'Trend starts (spec trend-starts.md) of one series: the closed bars of contract_id and timeframe '
+'Trend starts (docs/trend-starts.md) of one series: the closed bars of contract_id and timeframe '
 'in market.bars with from_ts <= bucket < to_ts (NULL: unbounded), bar 1 being the first of '
 'them, analysed by the detector of profile (signals.trend_profiles; default swing, the best '
 'against the hand labels). One row per start: start_ts (open time of the start bar), direction '

@@ -1,4 +1,5 @@
--- The detector state at the end of every bar (spec 3), for tracing a series bar by bar.
+-- The detector state at the end of every bar (docs/trend-starts.md section 3), for tracing a
+-- series bar by bar.
 CREATE OR REPLACE FUNCTION signals.trend_states(
     contract_id text,
     timeframe text,
@@ -34,6 +35,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION signals.trend_states(text, text, timestamptz, timestamptz, text) IS
-'Detector state after every bar of the series signals.trend_starts analyses (spec section 3): '
+'Detector state after every bar of the series signals.trend_starts analyses '
+'(docs/trend-starts.md section 3): '
 'bar number and open time, the PUS and PDS bars, the containment reference bar, and the '
 'direction and bar of the last confirmed start (all bar numbers count from 1 = first bar).';
