@@ -22,7 +22,7 @@ log = logging.getLogger("mechtrade.config")
 # MECHTRADE_* variables read outside the MECHTRADE_<SECTION>_<KEY> scheme.
 OTHER_VARIABLES = frozenset({
     "MECHTRADE_CHART_JS", "MECHTRADE_CONFIG", "MECHTRADE_CONTRACTS", "MECHTRADE_DEMO", "MECHTRADE_LOG_FORMAT",
-    "MECHTRADE_ROOTS", "MECHTRADE_SCREENSHOT",
+    "MECHTRADE_PROJECTX_PY", "MECHTRADE_ROOTS", "MECHTRADE_SCREENSHOT",
     "MECHTRADE_TEST_DSN", "MECHTRADE_SCORER",
 })
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")

@@ -19,13 +19,24 @@ DECLARE
     v_level regclass;
     v_options jsonb;
     v_width interval;
-    -- Where the oldest stored ticks begin: a refresh reaching further back would find the ticks a
-    -- retention policy dropped missing and delete their bars. Only bars whose whole bucket lies in
-    -- the window are refreshed, so a bar straddling this point keeps what it has.
+    -- Under a retention policy, where the oldest stored ticks begin: a refresh reaching further
+    -- back would find the dropped ticks missing and delete their bars. Only bars whose whole
+    -- bucket lies in the window are refreshed, so a bar straddling this point keeps what it has.
+    -- Without retention nothing is clamped (a clamp would leave the first session's 4h and 1d
+    -- bars of newly loaded ticks unmaterialized, hence invisible below the watermark).
     v_kept_from timestamptz := (
         SELECT min(c.range_start)
         FROM timescaledb_information.chunks AS c
-        WHERE c.hypertable_schema = 'market' AND c.hypertable_name = 'ticks'
+        WHERE
+            c.hypertable_schema = 'market' AND c.hypertable_name = 'ticks'
+            AND EXISTS (
+                SELECT 1
+                FROM timescaledb_information.jobs AS j
+                WHERE
+                    j.proc_name = 'policy_retention'
+                    AND j.hypertable_schema = 'market'
+                    AND j.hypertable_name = 'ticks'
+            )
     );
 BEGIN
     v_from := greatest(v_from, v_kept_from);

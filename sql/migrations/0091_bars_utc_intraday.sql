@@ -42,6 +42,7 @@ END;
 $$;
 
 DROP VIEW IF EXISTS signals.signal_bars;
+DROP VIEW IF EXISTS signals.trend_job_status;
 DROP VIEW IF EXISTS market.series_bars;
 DROP VIEW IF EXISTS market.continuous_bars_adjusted;
 DROP VIEW IF EXISTS market.continuous_bars;
