@@ -23,7 +23,7 @@ BAR_TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 DESCRIPTION = f"""\
 Run everything in one process against the configured database (migrated first if needed): a local
 fake gateway replays a day of real MES trades ({DAY_START:%Y-%m-%d %H:%M} to {DAY_END:%H:%M} UTC) into
-the ingester; at every 15-minute close the trend jobs (swing profile, 15m and 1h) run, and the
+the ingester; at every 15-minute close the trend jobs (realtime profile, 15m and 1h) run, and the
 coordinator turns their signals into decisions by the rule {DEMO_RULE.name}. Bars, signals and
 decisions are shown as they appear; a summary follows. Running it again over the same day stores
 nothing new: the ticks are duplicates and the signals are already known."""

@@ -76,7 +76,7 @@ class Chart:
 
 
 async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start: datetime, end: datetime,
-               profile: str = "swing") -> Chart:
+               profile: str = "realtime") -> Chart:
     """Bars with ``start <= bucket < end``, their trend starts (stored by the series' job, recomputed when no job
     covers it) and the decisions, if the coordinator's table exists."""
     chart = Chart(contract_id, timeframe)

@@ -25,7 +25,7 @@ from ingest import migrate
 
 DATA = Path(__file__).parent / "data" / "mes"
 C = "CON.F.US.MES.M25"
-PROFILES = ["baseline", "variant_b", "swing"]
+PROFILES = ["baseline", "variant_b", "swing", "realtime"]
 
 
 def bars(timeframe: str = "4h") -> list[dict[str, str]]:

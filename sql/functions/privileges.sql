@@ -11,6 +11,12 @@ GRANT EXECUTE ON FUNCTION market.upsert_history_bars(
     text, text, timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint[]
 ) TO mechtrade_ingest;
 GRANT USAGE ON SCHEMA internal TO mechtrade_ingest;
+-- Analysts' functions call a few private helpers; only those are executable.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;
+GRANT USAGE ON SCHEMA internal TO mechtrade_analyst;
+GRANT EXECUTE ON FUNCTION internal.trend_fold_zigzag(
+    timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb, boolean
+) TO mechtrade_analyst, mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON internal.backfill_runs TO mechtrade_ingest;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA market TO mechtrade_analyst;
