@@ -150,9 +150,9 @@ def test_changed_bar_is_recomputed_and_superseded(sql: psycopg.Connection, profi
     insert(sql, rows)
     run(sql, job)
     before = sql.execute("SELECT count(*) FROM signals.detected_signals").fetchone()[0]
-    # A late tick: the bar 40 bars back had a lower low than first reported (and a gap repair,
+    # A late tick: the bar 36 bars back had a lower low than first reported (and a gap repair,
     # a bar missing from the history that turns up later, is covered by test_gap_filled_later).
-    late = rows[-40]["timestamp"]
+    late = rows[-36]["timestamp"]
     sql.execute(
         "UPDATE market.history_bars SET low = low - 60 WHERE contract_id = %s AND timeframe = '4h' AND bucket = %s",
         (C, late),
@@ -401,9 +401,9 @@ def test_late_change_after_pruning(sql: psycopg.Connection, profile: str) -> Non
     kept = detector_state(sql, tf)["inputs"][0]
     assert kept < 200
 
-    # Inside the window: a much lower low 20 bars back. The job rewinds to a checkpoint before it
+    # Inside the window: a much lower low 18 bars back. The job rewinds to a checkpoint before it
     # (not to the start of the series) and supersedes what no longer holds.
-    late = rows[-20]["timestamp"]
+    late = rows[-18]["timestamp"]
     sql.execute("UPDATE market.history_bars SET low = low - 40 WHERE timeframe = %s AND bucket = %s", (tf, late))
     insert(sql, [rows[-1]], tf)
     result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]

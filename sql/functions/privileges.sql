@@ -12,7 +12,7 @@ GRANT EXECUTE ON FUNCTION market.upsert_history_bars(
 ) TO mechtrade_ingest;
 GRANT USAGE ON SCHEMA internal TO mechtrade_ingest;
 -- Analysts' functions call a few private helpers; only those are executable.
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;  -- noqa: CP02
 GRANT USAGE ON SCHEMA internal TO mechtrade_analyst;
 GRANT EXECUTE ON FUNCTION internal.trend_fold_zigzag(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb, boolean

@@ -33,8 +33,10 @@ INSERT INTO signals.trend_profiles (profile, algorithm, description) VALUES (
 );
 
 UPDATE signals.trend_profiles
-SET description = description || ' Its up starts are forced (known only at the next down start): '
-|| 'for charts and research, not for trading.'
+SET
+    description = description
+    || ' Its up starts are forced (known only at the next down start): for charts and '
+    || 'research, not for trading.'
 WHERE profile IN ('variant_b', 'swing');
 
 COMMENT ON TABLE signals.trend_rules IS
