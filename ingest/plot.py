@@ -39,21 +39,21 @@ SELECT start_ts, direction = 'up', price
 FROM signals.trend_starts($1, $2, $3, $4, $5)
 ORDER BY start_ts, direction"""
 
-# Decisions on the contract, placed where they became knowable: when the trigger's confirming bar closed.
+# Position changes on the contract, placed where they became knowable (known_at: when the last input's
+# confirming bar closed). Decisions made before positions existed (action NULL) are loose signals: left out.
 DECISIONS_SQL = """
-SELECT market.session_bar_end(s.timeframe, s.confirmed_at) AS known_at, d.direction = 'long', d.rule
+SELECT d.known_at, d.direction, d.rule
 FROM signals.decisions AS d
-INNER JOIN signals.detected_signals AS s ON s.signal_id = d.trigger_signal_id
-WHERE s.contract_id = $1 AND s.profile = $4
-    AND market.session_bar_end(s.timeframe, s.confirmed_at) >= $2
-    AND market.session_bar_end(s.timeframe, s.confirmed_at) < $3
-ORDER BY known_at, d.decision_id"""
+WHERE d.contract_id = $1 AND d.profile = $4 AND d.action IS NOT NULL
+    AND d.known_at >= $2 AND d.known_at < $3
+ORDER BY d.known_at, d.decision_id"""
+MARKS = {"long": ("*", UP, 1), "short": ("*", DOWN, -1), "flat": ("X", "#9e9e9e", 1)}
 
 
 @dataclass
 class Chart:
     """What a chart shows: bars (open and close times, OHLC), trend starts (bar open time, up?, price) and
-    decisions (when they became known, long?, rule)."""
+    decisions (when they became known, the position after them: long, short or flat, rule)."""
 
     contract_id: str
     timeframe: str
@@ -62,7 +62,7 @@ class Chart:
     ohlc: list[tuple[float, float, float, float]] = field(default_factory=list)
     starts: list[tuple[datetime, bool, float]] = field(default_factory=list)
     starts_source: str = "stored"
-    decisions: list[tuple[datetime, bool, str]] = field(default_factory=list)
+    decisions: list[tuple[datetime, str, str]] = field(default_factory=list)
 
     def bar_at(self, ts: datetime) -> int | None:
         """Index of the bar opening at ``ts``, if charted."""
@@ -115,15 +115,16 @@ def render(chart: Chart, out: Path, dpi: int = 100) -> Figure:
         if (i := chart.bar_at(ts)) is not None:
             ax.plot(i, price - pad if up else price + pad, "^" if up else "v", color=UP if up else DOWN,
                     markeredgecolor="black", markersize=9, zorder=3, gid=f"start-{'up' if up else 'down'}-{i}")
-    for ts, long, rule in chart.decisions:
+    for ts, position, rule in chart.decisions:
         if (i := chart.bar_acting_on(ts)) is not None:
             o, h, low, c = chart.ohlc[i]
-            y = h + 2 * pad if long else low - 2 * pad
-            ax.plot(i, y, "*", color=DECISION, markeredgecolor="black", markersize=14, zorder=4,
-                    gid=f"decision-{'long' if long else 'short'}-{i}")
-            ax.annotate(f"{'LONG' if long else 'SHORT'} ({rule})", (i, y), textcoords="offset points",
-                        xytext=(0, 9 if long else -14), ha="center", fontsize=7, fontweight="bold",
-                        color=UP if long else DOWN)
+            marker, color, above = MARKS[position]
+            y = h + 2 * pad if above > 0 else low - 2 * pad
+            ax.plot(i, y, marker, color=DECISION if marker == "*" else color, markeredgecolor="black",
+                    markersize=14 if marker == "*" else 9, zorder=4, gid=f"decision-{position}-{i}")
+            ax.annotate(f"{position.upper()} ({rule})", (i, y), textcoords="offset points",
+                        xytext=(0, 9 if above > 0 else -14), ha="center", fontsize=7, fontweight="bold",
+                        color=color)
     if chart.ohlc:
         ax.set_xlim(-1, len(chart.ohlc))
         ax.set_ylim(min(lows) - 4 * pad, max(highs) + 4 * pad)
