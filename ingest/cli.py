@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest import (
     __version__,
     backfill_command,
+    backtest_command,
     contracts_command,
     coordinate_command,
     db,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     coordinate_command.add_parser(commands)
     demo_command.add_parser(commands)
     plot_command.add_parser(commands)
+    backtest_command.add_parser(commands)
     return parser
 
 

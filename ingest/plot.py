@@ -142,3 +142,36 @@ def render(chart: Chart, out: Path, dpi: int = 100) -> Figure:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def render_backtest(title: str, bars: list, trades: list, out: Path, dpi: int = 100) -> Figure:
+    """Price (closes) with each trade drawn from entry to exit, and the equity curve below; returns the figure.
+
+    ``bars`` rows have bucket, closes_at and close (drawn at its close time), ``trades`` the columns of
+    signals.backtest."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 7), dpi=dpi)
+    price, equity = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    price.plot([b["closes_at"] for b in bars], [float(b["close"]) for b in bars], color="#607d8b", linewidth=1,
+               gid="closes")
+    total, curve = 0.0, [(bars[0]["bucket"], 0.0)] if bars else []
+    for t in trades:
+        long = t["side"] == "long"
+        color = UP if t["pnl"] > 0 else DOWN
+        price.plot([t["entry_ts"], t["exit_ts"]], [float(t["entry_price"]), float(t["exit_price"])], color=color,
+                   linewidth=2, gid=f"trade-{t['trade_no']}")
+        price.plot(t["entry_ts"], float(t["entry_price"]), "^" if long else "v", color=UP if long else DOWN,
+                   markeredgecolor="black", markersize=8, gid=f"entry-{t['trade_no']}")
+        total += float(t["pnl"])
+        curve.append((t["exit_ts"], total))
+    equity.step([x for x, _ in curve], [y for _, y in curve], where="post", color=DECISION, gid="equity")
+    equity.axhline(0, color="black", linewidth=0.5)
+    equity.set_ylabel("equity (USD)", fontsize=8)
+    price.set_title(f"{title}: {_n(len(trades), 'trade')}, net {total:,.2f} USD", fontsize=9)
+    for ax in (price, equity):
+        ax.grid(alpha=0.2)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi)
+    return fig

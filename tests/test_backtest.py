@@ -142,7 +142,7 @@ def test_command_prints_the_summary_and_draws_the_png(hand: psycopg.Connection, 
             "--rule", "hand", "--commission", "0.37", "--slippage-ticks", "1", "--trades", "--png", str(out)]
     assert cli.main(args) == 0
     text = capsys.readouterr().out
-    assert "net P&L" in text and "84.03" in text and "-51.99" in text and "2.4428" in text
+    assert "net P&L" in text and "$84.03" in text and "-$51.99" in text and "2.4428" in text
     assert text.count("long") >= 2 and "short" in text
     assert out.stat().st_size > 10_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli.main([*args[:-3], "--rule", "nope"]) == 1  # nothing to trade: says so
