@@ -90,8 +90,11 @@ def test_agreement_the_other_way_reverses_and_the_same_way_again_decides_nothing
                                 ("enter", "short", T0 + h(4.75), down_15m)]
     up_1h_again = signal(sql, "1h", True, T0 + h(4), T0 + h(5))  # known 16:00
     up_15m_again = signal(sql, "15m", True, T0 + h(5.5), T0 + h(5.75))  # known 16:00: agreement, reverse
-    assert coordinate(sql)["decisions"] == 1
+    # The 1h start alone exits at 16:00; the agreement at that same instant turns the exit into the reverse
+    # (written twice, one decision).
+    assert coordinate(sql)["decisions"] == 2
     assert transitions(sql)[-1] == ("reverse", "long", T0 + h(6), up_15m_again)
+    assert len(transitions(sql)) == 4
     assert decisions(sql)[0][2] == [up_1h, up_15m] and up_1h_again
 
 
@@ -246,3 +249,19 @@ def test_coordinator_settings_from_the_environment() -> None:
     }).coordinator
     assert (cfg.poll_s, cfg.health_port) == (0.5, 9000)
     assert cfg.rules == (Rule("a", ("4h", "1h"), "6 hours", contracts=("CON.F.US.MES.M25",)),)
+
+
+def test_an_exit_becomes_the_reverse_all_timeframes_agree_on_at_that_instant(sql: psycopg.Connection) -> None:
+    """The 1h and 15m jobs report one close one after the other: the first alone exits, the second completes
+    the agreement at the same instant, which then reverses (one decision at that instant, whatever the
+    batches)."""
+    signal(sql, "15m", False, T0, T0 + h(0.5))  # known 10:45
+    signal(sql, "1h", False, T0, T0 + h(1))  # known 12:00: short
+    assert coordinate(sql)["decisions"] == 1
+    signal(sql, "1h", True, T0 + h(3), T0 + h(5))  # known 16:00, alone: exit
+    assert coordinate(sql)["decisions"] == 1
+    assert transitions(sql)[-1][:3] == ("exit", "flat", T0 + h(6))
+    up_15m = signal(sql, "15m", True, T0 + h(5.5), T0 + h(5.75))  # known 16:00 too: reverse
+    assert coordinate(sql)["decisions"] == 1
+    assert [t[:2] for t in transitions(sql)] == [("enter", "short"), ("reverse", "long")]
+    assert transitions(sql)[-1][2:] == (T0 + h(6), up_15m)

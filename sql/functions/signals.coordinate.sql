@@ -22,8 +22,12 @@ DECLARE
     v_result jsonb;
     v_unknown text;
     v_c record;
+    v_last record;
+    v_upgrade boolean;
     v_position text;
-    v_position_at timestamptz;
+    v_starts timestamptz[];
+    v_inputs bigint[];
+    v_reason text;
     v_target text;
     v_action text;
     v_inserted integer;
@@ -81,8 +85,8 @@ BEGIN
     ) AS b;
 
     IF v_read > 0 THEN
-        -- Each (trigger signal, rule) in the order a trader would have seen them: whether the
-        -- rule's timeframes agree (confluence), then one position transition at most.
+        -- Each (trigger signal, rule) in detection order, so how batches are cut changes nothing:
+        -- whether the rule's timeframes agree (confluence), then one position transition at most.
         FOR v_c IN
             WITH rules AS (
                 SELECT
@@ -208,9 +212,9 @@ BEGIN
             INNER JOIN batch AS b ON c.trigger_id = b.signal_id
             INNER JOIN rules AS r ON c.rule = r.rule
             CROSS JOIN LATERAL (SELECT c.found = cardinality(r.timeframes) AS confluent) AS a
-            ORDER BY 14, a.confluent DESC, b.signal_id, r.rule
+            ORDER BY b.signal_id, r.rule
         LOOP
-            SELECT d.direction, d.known_at INTO v_position, v_position_at
+            SELECT d.decision_id, d.direction, d.known_at, d.action INTO v_last
             FROM signals.decisions AS d
             WHERE
                 d.consumer = p_consumer
@@ -219,7 +223,25 @@ BEGIN
                 AND d.action IS NOT NULL
             ORDER BY d.known_at DESC, d.decision_id DESC
             LIMIT 1;
-            v_position := coalesce(v_position, 'flat');
+            v_position := coalesce(v_last.direction, 'flat');
+            v_upgrade := FALSE;
+            IF v_last.action = 'exit' AND v_c.known_at = v_last.known_at AND v_c.confluent THEN
+                -- The jobs of a rule's timeframes report one bar close one after the other: an
+                -- exit by the first becomes the reverse that the agreement of all makes at that
+                -- instant (still one decision per instant).
+                SELECT d.direction INTO v_position
+                FROM signals.decisions AS d
+                WHERE
+                    d.consumer = p_consumer
+                    AND d.rule = v_c.rule
+                    AND d.contract_id = v_c.contract_id
+                    AND d.action IS NOT NULL
+                    AND d.known_at < v_last.known_at
+                ORDER BY d.known_at DESC, d.decision_id DESC
+                LIMIT 1;
+                v_upgrade := v_position <> v_c.side;
+                CONTINUE WHEN NOT v_upgrade;
+            END IF;
             -- Agreement takes the side of the trigger; a start against the position without
             -- agreement closes it; a position is never changed twice at one instant, nor by a
             -- signal known before its last change.
@@ -230,67 +252,72 @@ BEGIN
             CONTINUE WHEN
                 v_target IS NULL
                 OR v_target = v_position
-                OR v_c.known_at <= v_position_at;
+                OR (v_c.known_at <= v_last.known_at AND NOT v_upgrade);
             v_action := CASE
                 WHEN v_target = 'flat' THEN 'exit'
                 WHEN v_position = 'flat' THEN 'enter'
                 ELSE 'reverse'
             END;
-            INSERT INTO signals.decisions (
-                rule, contract_id, profile, direction, action, timeframes, starts, inputs,
-                trigger_signal_id, price, known_at, reason, consumer
-            )
-            SELECT
-                v_c.rule,
-                v_c.contract_id,
-                v_c.profile,
-                v_target,
-                v_action,
-                v_c.timeframes,
-                CASE WHEN v_c.confluent THEN v_c.starts ELSE o.starts END,
-                CASE WHEN v_c.confluent THEN v_c.inputs ELSE o.inputs END,
-                v_c.signal_id,
-                v_c.price,
-                v_c.known_at,
-                CASE
-                    WHEN v_c.confluent THEN format(
-                        '%s: %s starts confirmed on %s within %s (signals %s, starting %s UTC): '
-                        || '%s %s',
-                        v_c.rule,
-                        CASE v_c.side WHEN 'long' THEN 'up' ELSE 'down' END,
-                        array_to_string(v_c.timeframes, ' and '),
-                        v_c.max_gap,
-                        array_to_string(v_c.inputs, ', '),
-                        v_c.start_text,
-                        CASE v_action WHEN 'enter' THEN 'enter' ELSE 'reverse to' END,
-                        v_target
-                    )
-                    ELSE format(
-                        '%s: %s start confirmed on %s (signal %s, starting %s UTC) while %s: '
-                        || 'exit to flat',
-                        v_c.rule,
-                        CASE v_c.side WHEN 'long' THEN 'up' ELSE 'down' END,
-                        v_c.timeframe,
-                        v_c.signal_id,
-                        to_char(v_c.start_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
-                        v_position
-                    )
-                END,
-                p_consumer
-            FROM (
+            IF v_c.confluent THEN
+                v_starts := v_c.starts;
+                v_inputs := v_c.inputs;
+                v_reason := format(
+                    '%s: %s starts confirmed on %s within %s (signals %s, starting %s UTC): %s %s',
+                    v_c.rule,
+                    CASE v_c.side WHEN 'long' THEN 'up' ELSE 'down' END,
+                    array_to_string(v_c.timeframes, ' and '),
+                    v_c.max_gap,
+                    array_to_string(v_c.inputs, ', '),
+                    v_c.start_text,
+                    CASE v_action WHEN 'enter' THEN 'enter' ELSE 'reverse to' END,
+                    v_target
+                );
+            ELSE
                 -- an exit names only its trigger, on its own timeframe
                 SELECT
                     array_agg(
                         CASE WHEN t.timeframe = v_c.timeframe THEN v_c.start_ts END
                         ORDER BY t.ord
-                    ) AS starts,
+                    ),
                     array_agg(
                         CASE WHEN t.timeframe = v_c.timeframe THEN v_c.signal_id END
                         ORDER BY t.ord
-                    ) AS inputs
-                FROM unnest(v_c.timeframes) WITH ORDINALITY AS t (timeframe, ord)
-            ) AS o
-            ON CONFLICT DO NOTHING;
+                    )
+                INTO v_starts, v_inputs
+                FROM unnest(v_c.timeframes) WITH ORDINALITY AS t (timeframe, ord);
+                v_reason := format(
+                    '%s: %s start confirmed on %s (signal %s, starting %s UTC) while %s: exit to flat',
+                    v_c.rule,
+                    CASE v_c.side WHEN 'long' THEN 'up' ELSE 'down' END,
+                    v_c.timeframe,
+                    v_c.signal_id,
+                    to_char(v_c.start_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+                    v_position
+                );
+            END IF;
+            IF v_upgrade THEN
+                UPDATE signals.decisions AS d
+                SET
+                    direction = v_target,
+                    action = v_action,
+                    starts = v_starts,
+                    inputs = v_inputs,
+                    trigger_signal_id = v_c.signal_id,
+                    price = v_c.price,
+                    reason = v_reason || ' (replaces the exit decided at that instant)',
+                    decided_at = clock_timestamp()
+                WHERE d.decision_id = v_last.decision_id;
+            ELSE
+                INSERT INTO signals.decisions (
+                    rule, contract_id, profile, direction, action, timeframes, starts, inputs,
+                    trigger_signal_id, price, known_at, reason, consumer
+                ) VALUES (
+                    v_c.rule, v_c.contract_id, v_c.profile, v_target, v_action, v_c.timeframes,
+                    v_starts, v_inputs, v_c.signal_id, v_c.price, v_c.known_at, v_reason,
+                    p_consumer
+                )
+                ON CONFLICT DO NOTHING;
+            END IF;
             GET DIAGNOSTICS v_inserted = ROW_COUNT;
             v_decided := v_decided + v_inserted;
         END LOOP;
@@ -328,8 +355,10 @@ COMMENT ON FUNCTION signals.coordinate(text, jsonb, integer) IS
 'transaction. Per rule and contract it holds a position (flat, long, short): when all the '
 'rule''s timeframes have a start of one direction within the window it enters or reverses '
 'that way; a start against the position without that agreement exits to flat. Signals are '
-'taken in the order they became known; forced starts and withdrawn (superseded) signals '
-'decide nothing, and a position changes at most once per instant. Sends '
+'taken in detection order (signal_id), and one known before the position''s last change is '
+'stale; forced starts and withdrawn (superseded) signals '
+'decide nothing, and a position changes at most once per instant (an exit made by one '
+'timeframe is turned into the reverse that all timeframes agree on at that same instant). Sends '
 'NOTIFY trading_decisions_v1 when it decided something. Returns {from, through, signals, '
 'decisions}.';
 REVOKE EXECUTE ON FUNCTION signals.coordinate(text, jsonb, integer) FROM public;
