@@ -44,3 +44,10 @@ def test_a_short_demo_summary_matches_the_database(db_dsn: str, sql: psycopg.Con
     assert len(re.findall(r"  signal   #", out)) == signals[1]
     assert len(re.findall(r"  DECISION ", out)) == decisions[1]
     assert sql.execute("SELECT count(DISTINCT contract_id) FROM market.ticks").fetchone() == (1,)
+    # It ends with the backtest of its own decisions, as signals.backtest_summary says.
+    trades, net = sql.execute(
+        "SELECT trades, net_pnl FROM signals.backtest_summary('CON.F.US.MES.M25', '15m', NULL, %s,"
+        " rule => 'confluence_1h_15m', consumer => 'demo')", (end,)).fetchone()
+    assert trades > 0
+    assert re.search(rf"^trades +{trades}$", out, re.MULTILINE)
+    assert re.search(rf"^net P&L +{'-' if net < 0 else ''}\${abs(net):,.2f}$", out, re.MULTILINE)
