@@ -114,20 +114,45 @@ BEGIN
                 backtest.profile, backtest.max_delay
             ) AS a
             WHERE backtest.rule IS NULL
+        ),
+
+        timeline AS (
+            -- events and bar opens in time order, an event before a bar opening at its known_at:
+            -- the bars opened before an event, plus one, is the bar it is filled on
+            SELECT
+                e.known_at AS at,
+                e.ord,
+                e.target,
+                0 AS is_bar
+            FROM events AS e
+            UNION ALL
+            SELECT
+                t.bucket,
+                NULL,
+                NULL,
+                1
+            FROM unnest(v_bucket) AS t (bucket)
+        ),
+
+        fills AS (
+            SELECT
+                timeline.at AS known_at,
+                timeline.ord,
+                timeline.target,
+                1 + sum(timeline.is_bar) OVER (
+                    ORDER BY timeline.at, timeline.is_bar
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+                )::integer AS bar
+            FROM timeline
         )
 
         SELECT DISTINCT ON (f.bar)
             f.bar,
-            e.known_at,
-            e.target
-        FROM events AS e
-        CROSS JOIN LATERAL (
-            SELECT min(t.ord)::integer AS bar
-            FROM unnest(v_bucket) WITH ORDINALITY AS t (bucket, ord)
-            WHERE t.bucket >= e.known_at
-        ) AS f
-        WHERE f.bar IS NOT NULL
-        ORDER BY f.bar, e.known_at DESC, e.ord DESC
+            f.known_at,
+            f.target
+        FROM fills AS f
+        WHERE f.target IS NOT NULL AND f.bar <= v_n
+        ORDER BY f.bar, f.known_at DESC, f.ord DESC
     LOOP
         CONTINUE WHEN v_fill.target = v_position;
         IF v_position <> 'flat' THEN
