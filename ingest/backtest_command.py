@@ -14,7 +14,8 @@ from ingest.plot_command import TIMEFRAMES, _when
 
 log = logging.getLogger("mechtrade.backtest")
 
-ARGS = "$1, $2, $3, $4, profile => $5, rule => $6, consumer => $7, commission => $8, slippage_ticks => $9"
+ARGS = ("$1, $2, $3, $4, profile => $5, rule => $6, consumer => $7, commission => $8, slippage_ticks => $9,"
+        " max_delay => $10")
 SUMMARY_SQL = f"SELECT * FROM signals.backtest_summary({ARGS})"
 TRADES_SQL = f"SELECT * FROM signals.backtest({ARGS}) ORDER BY trade_no"
 BARS_SQL = """
@@ -56,6 +57,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--consumer", help="whose decisions, if several coordinators decided for the rule")
     p.add_argument("--commission", type=Decimal, default=Decimal(0), help="USD per contract and side (default 0)")
     p.add_argument("--slippage-ticks", type=Decimal, default=Decimal(0), help="ticks lost per fill (default 0)")
+    p.add_argument("--max-delay", type=int, default=3, metavar="BARS",
+                   help="a profile's start counts if confirmed at most this many bars after it (default 3)")
     p.add_argument("--trades", action="store_true", help="also list the trades")
     p.add_argument("--png", type=Path, help="write price, trades and equity curve to this PNG (needs matplotlib)")
     p.set_defaults(run=run)
@@ -66,7 +69,7 @@ async def run(args: argparse.Namespace) -> int:
         log.error("--to (%s) must be after --from (%s)", args.end, args.start)
         return 2
     params = (args.contract, args.timeframe, args.start, args.end, args.profile, args.rule, args.consumer,
-              args.commission, args.slippage_ticks)
+              args.commission, args.slippage_ticks, args.max_delay)
     conn = await db.connect()
     try:
         try:
