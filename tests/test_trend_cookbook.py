@@ -21,7 +21,7 @@ def cookbook() -> list[str]:
 def test_cookbook_queries_return_rows(sql: psycopg.Connection) -> None:
     for timeframe in ("1d", "4h"):
         insert(sql, bars(timeframe), timeframe=timeframe)
-        run(sql, configure(sql, "swing", timeframe=timeframe))
+        run(sql, configure(sql, "realtime", timeframe=timeframe))
     queries = cookbook()
     assert len(queries) == 3
     latest, in_range, agreement = (sql.execute(q).fetchall() for q in queries)
