@@ -194,8 +194,20 @@ BEGIN
                 c.starts,
                 c.start_text,
                 CASE WHEN a.confluent THEN c.known_at ELSE b.known_at END AS known_at,
-                -- the close of the confirming bar of the input known last
+                -- the close of the confirming bar of the input known last: as its job analysed
+                -- it (a key lookup), else from market.bars, else the start's own price
                 coalesce(
+                    (
+                        SELECT ti.close
+                        FROM internal.trend_inputs AS ti
+                        WHERE
+                            ti.contract_id = b.contract_id
+                            AND ti.profile = b.profile
+                            AND ti.timeframe
+                            = CASE WHEN a.confluent THEN c.last_timeframe ELSE b.timeframe END
+                            AND ti.bucket
+                            = CASE WHEN a.confluent THEN c.last_confirmed_at ELSE b.confirmed_at END
+                    ),
                     (
                         SELECT mb.close
                         FROM market.bars AS mb
