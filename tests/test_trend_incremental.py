@@ -505,3 +505,24 @@ def test_upgrade_prunes_the_state_kept_before_retention(
             " (SELECT count(*) FROM internal.trend_checkpoints)").fetchone()
         assert n == len(rows) and n - first < 30 + 50 and cps <= 3
         assert current(old, profile) == recomputed(old, profile)
+
+
+def test_upgrade_adds_a_realtime_job_beside_each_swing_job(empty_db_dsn: str, tmp_path: Path) -> None:
+    """Migration 0060 on a database whose series are analysed with swing: the default realtime profile
+    gets a job per such series, registered like any other."""
+    old_sql = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "sql", tmp_path / "sql"))
+    for name in ("0060_trend_realtime_profile.sql", "0061_decisions_from_positions.sql", "0062_contract_specs.sql"):
+        (old_sql / "migrations" / name).unlink()
+    for name in ("signals.backtest.sql", "signals.backtest_summary.sql"):  # they read 0062's table
+        (old_sql / "functions" / name).unlink()
+    order = old_sql / "functions" / "order.txt"
+    order.write_text("".join(ln for ln in order.read_text().splitlines(keepends=True) if "backtest" not in ln))
+    _migrate(empty_db_dsn, old_sql)
+    with psycopg.connect(empty_db_dsn, autocommit=True) as old:
+        old.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, recheck_bars, scheduled)"
+                    " VALUES (%s, '4h', 'swing', 50, false), (%s, '1h', 'baseline', 100, true)", (C, C))
+        _migrate(empty_db_dsn)
+        assert old.execute("SELECT timeframe, profile, recheck_bars, scheduled FROM signals.trend_jobs"
+                           " ORDER BY profile").fetchall() == [
+            ("1h", "baseline", 100, True), ("4h", "realtime", 50, False), ("4h", "swing", 50, False)]
+        assert job_id(old, "realtime")

@@ -43,3 +43,19 @@ COMMENT ON TABLE signals.trend_rules IS
 'The rules that confirm a trend start (spec section 5, and ZU/ZD of the realtime profile), by '
 'code; signals carry the code. FORCED starts are inserted by alternation, known only with '
 'hindsight: the coordinator and signals.backtest never act on them.';
+
+-- An existing database: every series analysed with swing gets a realtime job too (the coordinator's
+-- default rule now reads realtime signals); the swing jobs stay.
+INSERT INTO signals.trend_jobs (
+    contract_id, timeframe, profile, schedule_interval, scheduled, recheck_bars
+)
+SELECT
+    contract_id,
+    timeframe,
+    'realtime' AS profile,
+    schedule_interval,
+    scheduled,
+    recheck_bars
+FROM signals.trend_jobs
+WHERE profile = 'swing'
+ON CONFLICT DO NOTHING;
