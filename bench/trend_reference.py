@@ -29,6 +29,8 @@ RULE_NAMES = {
     "D3": "NewHighWeakAdvance_B",
     "D4": "FailedRallyAfterLowBreak_F",
     "D5": "HigherOHLCAfterLowBreak_G",
+    "ZU": "HigherHighHigherLow",
+    "ZD": "LowerHighLowerLow",
     "FORCED": "FORCED",
 }
 
@@ -321,7 +323,36 @@ def swing(bars: list[Bar]) -> Result:
     return variant_b(bars, down_at_swing_high=True, up_between_adjacent_downs=True)
 
 
-PROFILES = {"baseline": baseline, "variant_b": variant_b, "swing": swing}
+def zigzag(bars: list[Bar]) -> Result:
+    """The ``realtime`` profile: alternating swing extremes, each confirmed by the first bar reversing from it.
+
+    Looking for an up start, the candidate is the lowest low since the last down start (bar 1 at first,
+    earliest on ties); a bar with a higher high and a higher low than the bar before confirms it (ZU),
+    and the highest high after it becomes the down candidate. Down starts mirror this (ZD).
+    """
+    H = [None] + [b.h for b in bars]
+    L = [None] + [b.l for b in bars]
+    res = Result()
+    pus: int | None = 1
+    pds: int | None = 1
+    for i in range(2, len(bars) + 1):
+        if pus is not None and H[i] > H[i - 1] and L[i] > L[i - 1]:
+            res.starts.append(Start(pus, "up", i, "ZU"))
+            pds = min(range(pus + 1, i + 1), key=lambda k: (-H[k], k))
+            pus = None
+        elif pds is not None and H[i] < H[i - 1] and L[i] < L[i - 1]:
+            res.starts.append(Start(pds, "down", i, "ZD"))
+            pus = min(range(pds + 1, i + 1), key=lambda k: (L[k], k))
+            pds = None
+        else:
+            if pus is not None and L[i] < L[pus]:
+                pus = i
+            if pds is not None and H[i] > H[pds]:
+                pds = i
+    return res
+
+
+PROFILES = {"baseline": baseline, "variant_b": variant_b, "swing": swing, "realtime": zigzag}
 
 
 def write_starts(bars: list[Bar], starts: list[Start], out) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest import (
     __version__,
     backfill_command,
+    backtest_command,
     contracts_command,
     coordinate_command,
     db,
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     labels_command.add_parser(commands)
     serve_command.add_parser(commands)
     status_command.add_parser(commands)
+    backtest_command.add_parser(commands)
     return parser
 
 

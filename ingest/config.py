@@ -70,7 +70,7 @@ class Rule:
     timeframes: tuple[str, ...]
     window: str
     kind: str = "confluence"
-    profile: str = "swing"
+    profile: str = "realtime"
     contracts: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def _rules(raw: Any) -> tuple[Rule, ...]:
             timeframes=_coerce(item["timeframes"], (), f"{key}.timeframes"),
             window=str(item["window"]),
             kind=str(item.get("kind", "confluence")),
-            profile=str(item.get("profile", "swing")),
+            profile=str(item.get("profile", "realtime")),
             contracts=_coerce(item.get("contracts") or (), (), f"{key}.contracts"),
         )
         if rule.kind not in RULE_KINDS:

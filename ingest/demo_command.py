@@ -14,16 +14,17 @@ from typing import TextIO
 
 import asyncpg
 
-from ingest import db, migrate
+from ingest import backtest_command, db, migrate
 from ingest.pipeline import DAY_END, DAY_START, DEMO_RULE, Pipeline, Step
 
 log = logging.getLogger("mechtrade.demo")
 
 BAR_TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+BACKTEST_TIMEFRAME = "15m"  # the demo rule's fastest timeframe: its decisions are filled on these bars
 DESCRIPTION = f"""\
 Run everything in one process against the configured database (migrated first if needed): a local
 fake gateway replays a day of real MES trades ({DAY_START:%Y-%m-%d %H:%M} to {DAY_END:%H:%M} UTC) into
-the ingester; at every 15-minute close the trend jobs (swing profile, 15m and 1h) run, and the
+the ingester; at every 15-minute close the trend jobs (realtime profile, 15m and 1h) run, and the
 coordinator turns their signals into decisions by the rule {DEMO_RULE.name}. Bars, signals and
 decisions are shown as they appear; a summary follows. Running it again over the same day stores
 nothing new: the ticks are duplicates and the signals are already known."""
@@ -49,13 +50,16 @@ class Summary:
     decisions: int = 0
     live_signals: int = 0  # of those: confirmed during the replay (the rest came from the warm-up history)
     live_decisions: int = 0
+    backtest: str = ""  # signals.backtest_summary of the demo rule's decisions, as a table
 
     def lines(self) -> list[str]:
         bars = "  ".join(f"{tf} {self.bars.get(tf, 0)}" for tf in BAR_TIMEFRAMES)
         return [f"replayed   {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC",
                 f"ticks      {self.ticks}", f"bars       {bars}  (closed)",
                 f"signals    {self.signals} ({self.live_signals} confirmed during the replay)",
-                f"decisions  {self.decisions} ({self.live_decisions} during the replay)"]
+                f"decisions  {self.decisions} ({self.live_decisions} during the replay)",
+                "", f"backtest of the decisions of {DEMO_RULE.name} on {BACKTEST_TIMEFRAME} bars "
+                "(warm-up and replay; signals.backtest_summary, no costs)", self.backtest or "no bars"]
 
 
 class View:
@@ -170,8 +174,12 @@ async def demo(dsn: str | None, *, speed: float = 600.0, hours: float = 23.0, du
             counts = await _bar_counts(p.conn, DAY_START, p.clock)
             signals = await p.conn.fetchval("SELECT count(*) FROM signals.detected_signals WHERE signal_id > $1",
                                             first_signal)
+            backtest = await p.conn.fetchrow(
+                "SELECT * FROM signals.backtest_summary($1, $2, NULL, $3, rule => $4, consumer => $5)",
+                p.contracts[0], BACKTEST_TIMEFRAME, p.clock, DEMO_RULE.name, p.coordinator.settings.consumer)
             return Summary(DAY_START, p.clock, p.played, counts, signals, len(view.decisions) + view.warmup_decisions,
-                           len(view.signals), len(view.decisions))
+                           len(view.signals), len(view.decisions),
+                           backtest_command.format_summary(backtest) if backtest else "")
 
 
 async def _show(p: Pipeline, view: View, step: Step | None, seen: int) -> int:

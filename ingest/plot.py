@@ -39,21 +39,21 @@ SELECT start_ts, direction = 'up', price
 FROM signals.trend_starts($1, $2, $3, $4, $5)
 ORDER BY start_ts, direction"""
 
-# Decisions on the contract, placed where they became knowable: when the trigger's confirming bar closed.
+# Position changes on the contract, placed where they became knowable (known_at: when the last input's
+# confirming bar closed). Decisions made before positions existed (action NULL) are loose signals: left out.
 DECISIONS_SQL = """
-SELECT market.session_bar_end(s.timeframe, s.confirmed_at) AS known_at, d.direction = 'long', d.rule
+SELECT d.known_at, d.direction, d.rule
 FROM signals.decisions AS d
-INNER JOIN signals.detected_signals AS s ON s.signal_id = d.trigger_signal_id
-WHERE s.contract_id = $1 AND s.profile = $4
-    AND market.session_bar_end(s.timeframe, s.confirmed_at) >= $2
-    AND market.session_bar_end(s.timeframe, s.confirmed_at) < $3
-ORDER BY known_at, d.decision_id"""
+WHERE d.contract_id = $1 AND d.profile = $4 AND d.action IS NOT NULL
+    AND d.known_at >= $2 AND d.known_at < $3
+ORDER BY d.known_at, d.decision_id"""
+MARKS = {"long": ("*", UP, 1), "short": ("*", DOWN, -1), "flat": ("X", "#9e9e9e", 1)}
 
 
 @dataclass
 class Chart:
     """What a chart shows: bars (open and close times, OHLC), trend starts (bar open time, up?, price) and
-    decisions (when they became known, long?, rule)."""
+    decisions (when they became known, the position after them: long, short or flat, rule)."""
 
     contract_id: str
     timeframe: str
@@ -62,7 +62,7 @@ class Chart:
     ohlc: list[tuple[float, float, float, float]] = field(default_factory=list)
     starts: list[tuple[datetime, bool, float]] = field(default_factory=list)
     starts_source: str = "stored"
-    decisions: list[tuple[datetime, bool, str]] = field(default_factory=list)
+    decisions: list[tuple[datetime, str, str]] = field(default_factory=list)
 
     def bar_at(self, ts: datetime) -> int | None:
         """Index of the bar opening at ``ts``, if charted."""
@@ -76,7 +76,7 @@ class Chart:
 
 
 async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start: datetime, end: datetime,
-               profile: str = "swing") -> Chart:
+               profile: str = "realtime") -> Chart:
     """Bars with ``start <= bucket < end``, their trend starts (stored by the series' job, recomputed when no job
     covers it) and the decisions, if the coordinator's table exists."""
     chart = Chart(contract_id, timeframe)
@@ -115,15 +115,16 @@ def render(chart: Chart, out: Path, dpi: int = 100) -> Figure:
         if (i := chart.bar_at(ts)) is not None:
             ax.plot(i, price - pad if up else price + pad, "^" if up else "v", color=UP if up else DOWN,
                     markeredgecolor="black", markersize=9, zorder=3, gid=f"start-{'up' if up else 'down'}-{i}")
-    for ts, long, rule in chart.decisions:
+    for ts, position, rule in chart.decisions:
         if (i := chart.bar_acting_on(ts)) is not None:
             o, h, low, c = chart.ohlc[i]
-            y = h + 2 * pad if long else low - 2 * pad
-            ax.plot(i, y, "*", color=DECISION, markeredgecolor="black", markersize=14, zorder=4,
-                    gid=f"decision-{'long' if long else 'short'}-{i}")
-            ax.annotate(f"{'LONG' if long else 'SHORT'} ({rule})", (i, y), textcoords="offset points",
-                        xytext=(0, 9 if long else -14), ha="center", fontsize=7, fontweight="bold",
-                        color=UP if long else DOWN)
+            marker, color, above = MARKS[position]
+            y = h + 2 * pad if above > 0 else low - 2 * pad
+            ax.plot(i, y, marker, color=DECISION if marker == "*" else color, markeredgecolor="black",
+                    markersize=14 if marker == "*" else 9, zorder=4, gid=f"decision-{position}-{i}")
+            ax.annotate(f"{position.upper()} ({rule})", (i, y), textcoords="offset points",
+                        xytext=(0, 9 if above > 0 else -14), ha="center", fontsize=7, fontweight="bold",
+                        color=color)
     if chart.ohlc:
         ax.set_xlim(-1, len(chart.ohlc))
         ax.set_ylim(min(lows) - 4 * pad, max(highs) + 4 * pad)
@@ -141,3 +142,36 @@ def render(chart: Chart, out: Path, dpi: int = 100) -> Figure:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def render_backtest(title: str, bars: list, trades: list, out: Path, dpi: int = 100) -> Figure:
+    """Price (closes) with each trade drawn from entry to exit, and the equity curve below; returns the figure.
+
+    ``bars`` rows have bucket, closes_at and close (drawn at its close time), ``trades`` the columns of
+    signals.backtest."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 7), dpi=dpi)
+    price, equity = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    price.plot([b["closes_at"] for b in bars], [float(b["close"]) for b in bars], color="#607d8b", linewidth=1,
+               gid="closes")
+    total, curve = 0.0, [(bars[0]["bucket"], 0.0)] if bars else []
+    for t in trades:
+        long = t["side"] == "long"
+        color = UP if t["pnl"] > 0 else DOWN
+        price.plot([t["entry_ts"], t["exit_ts"]], [float(t["entry_price"]), float(t["exit_price"])], color=color,
+                   linewidth=2, gid=f"trade-{t['trade_no']}")
+        price.plot(t["entry_ts"], float(t["entry_price"]), "^" if long else "v", color=UP if long else DOWN,
+                   markeredgecolor="black", markersize=8, gid=f"entry-{t['trade_no']}")
+        total += float(t["pnl"])
+        curve.append((t["exit_ts"], total))
+    equity.step([x for x, _ in curve], [y for _, y in curve], where="post", color=DECISION, gid="equity")
+    equity.axhline(0, color="black", linewidth=0.5)
+    equity.set_ylabel("equity (USD)", fontsize=8)
+    price.set_title(f"{title}: {_n(len(trades), 'trade')}, net {total:,.2f} USD", fontsize=9)
+    for ax in (price, equity):
+        ax.grid(alpha=0.2)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi)
+    return fig

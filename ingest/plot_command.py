@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", required=True, type=_when, metavar="WHEN",
                    help="ISO date or time (UTC if no offset)")
     p.add_argument("--to", dest="end", required=True, type=_when, metavar="WHEN", help="ISO date or time, exclusive")
-    p.add_argument("--profile", default="swing", help="detector profile of the starts (default swing)")
+    p.add_argument("--profile", default="realtime", help="detector profile of the starts (default realtime)")
     p.add_argument("--out", type=Path, help="PNG file (default <contract>_<timeframe>_<from>_<to>.png)")
     p.set_defaults(run=run)
 

@@ -70,7 +70,8 @@ def test_winter_session_opens_at_23_utc(sql: psycopg.Connection, materialize: bo
         "SELECT timeframe, closes_at FROM market.bars WHERE bucket IN ('2025-12-01 00:00Z', '2025-12-01 19:00Z')"
         " ORDER BY timeframe"
     ).fetchall()
-    assert closes == [("1d", utc(2025, 12, 1, 23)), ("4h", utc(2025, 12, 1, 23))]
+    # The day and its last 4h bar close at the 16:00 CST halt (22:00 UTC), not at the 17:00 reopen.
+    assert closes == [("1d", utc(2025, 12, 1, 22)), ("4h", utc(2025, 12, 1, 22))]
 
 
 def test_summer_session_opens_at_22_utc(sql: psycopg.Connection) -> None:

@@ -42,18 +42,22 @@ FAST = Settings(consumer="live", poll_s=60.0, batch_size=500, query_timeout_s=5.
 
 
 def add_pairs(dsn: str, first: int, count: int, notify: bool = True) -> tuple[int, set[tuple]]:
-    """``count`` confluences (1h start, then a 15m start two hours later, alternating direction), each
-    far from the others, in one transaction. Returns the last signal_id and the expected decisions."""
+    """``count`` confluences on days ``first``.. (a 15m start, then a 1h start known a quarter of an hour
+    later, detected in that order; direction alternating by day, so the positions go long, then flat and short,
+    then flat and long, ...), each far from the others, in one transaction. Returns the last signal_id and the
+    expected decisions (direction, inputs, trigger)."""
     expected = set()
     with psycopg.connect(dsn) as conn:
         for k in range(first, first + count):
             base, up = T0 + timedelta(days=k), k % 2 == 0
-            a = signal(conn, "1h", up, base, base + h(2))
-            b = signal(conn, "15m", up, base + h(2), base + h(2.5))
-            expected.add(("long" if up else "short", (a, b), b))
+            b = signal(conn, "15m", up, base + h(2), base + h(2.5))  # known 12:45
+            a = signal(conn, "1h", up, base, base + h(2))  # known 13:00
+            if k > 0:  # the 15m start alone closes the previous day's position
+                expected.add(("flat", (None, b), b))
+            expected.add(("long" if up else "short", (a, b), a))
         if notify:
             conn.execute("NOTIFY trend_signals_v1, 'test'")
-    return b, expected
+    return a, expected
 
 
 def decided(dsn: str) -> list[tuple]:
@@ -73,7 +77,7 @@ def watermark(dsn: str) -> tuple:
 def assert_exactly_once(dsn: str, expected: set[tuple], through: int, *coordinators: Coordinator) -> None:
     rows = decided(dsn)
     assert len(rows) == len(set(rows)) and set(rows) == expected
-    n = 2 * len(expected)
+    n = 2 * sum(1 for direction, *_ in expected if direction != "flat")
     assert watermark(dsn) == (through, n, len(expected))
     assert sum(c.signals_read for c in coordinators) == n, "a signal was read twice, or never"
 
@@ -238,7 +242,7 @@ def test_the_command_serves_health_decides_and_stops_on_sigterm(db_dsn: str) -> 
                     await asyncio.sleep(0.05)
                 assert (await health())["watermark"] == through
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
-                    assert "mechtrade_coordinator_decisions_total 2" in await r.text()
+                    assert "mechtrade_coordinator_decisions_total 3" in await r.text()
         assert set(decided(db_dsn)) == expected
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -53,3 +54,18 @@ def test_a_short_demo_summary_matches_the_database(db_dsn: str, sql: psycopg.Con
     starts = sql.execute("SELECT * FROM signals.trend_starts('MES', '15m', NULL, NULL) ORDER BY start_ts DESC"
                          " LIMIT 5").fetchall()
     assert len(starts) == 5
+
+    # It ends with the backtest of its own decisions, as signals.backtest_summary says.
+    trades, net = sql.execute(
+        "SELECT trades, net_pnl FROM signals.backtest_summary('CON.F.US.MES.M25', '15m', NULL, %s,"
+        " rule => 'confluence_1h_15m', consumer => 'demo')", (end,)).fetchone()
+    assert trades > 0
+    assert re.search(rf"^trades +{trades}$", out, re.MULTILINE)
+    assert re.search(rf"^net P&L +{'-' if net < 0 else ''}\${abs(net):,.2f}$", out, re.MULTILINE)
+
+    # README's worked backtest example returns rows after the demo.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```sql\n(.*?)```", readme.split("## Backtest (for analysts)", 1)[1], re.S).group(1)
+    trades_sql, summary_sql = [q.strip() for q in block.split(";") if q.strip()]
+    assert len(sql.execute(trades_sql).fetchall()) == trades
+    assert sql.execute(summary_sql).fetchall()

@@ -135,36 +135,32 @@ def test_stored_signals_and_decisions(db_dsn: str, sql: psycopg.Connection,
                                       bars: list[dict[str, str]], tmp_path: Path) -> None:
     # A job covers the series: its stored signals are the truth, even before it found any.
     sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, scheduled)"
-                " VALUES (%s, '1d', 'swing', false)", (CONTRACT,))
+                " VALUES (%s, '1d', 'realtime', false)", (CONTRACT,))
     chart = chart_of(db_dsn)
     assert (chart.starts_source, chart.starts) == ("stored", [])
 
     confirmed = datetime(2025, 4, 9, tzinfo=UTC)
     signal_id = sql.execute(
         "INSERT INTO signals.detected_signals (contract_id, timeframe, profile, signal_type, timestamp,"
-        " signal_price, confirmed_at, details) VALUES (%s, '1d', 'swing', 'uptrend_start', %s, 4832.5, %s, '{}')"
+        " signal_price, confirmed_at, details) VALUES (%s, '1d', 'realtime', 'uptrend_start', %s, 4832.5, %s, '{}')"
         " RETURNING signal_id",
         (CONTRACT, CRASH_LOW, confirmed),
     ).fetchone()[0]
     chart = chart_of(db_dsn)
     assert (chart.starts_source, chart.starts, chart.decisions) == ("stored", [(CRASH_LOW, True, 4832.5)], [])
 
-    # The coordinator's table (another migration): the columns the chart reads.
-    sql.execute("DROP TABLE IF EXISTS signals.decisions CASCADE")
+    # A decision of the coordinator: confirmed by the 2025-04-09 bar, which closes at the 16:00 Chicago halt
+    # that day: acted on in the next bar.
+    known = datetime(2025, 4, 9, 21, tzinfo=UTC)
     sql.execute(
-        "CREATE TABLE signals.decisions (decision_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-        " rule text NOT NULL, direction text NOT NULL, decided_at timestamptz NOT NULL DEFAULT now(),"
-        " trigger_signal_id bigint NOT NULL, inputs bigint[] NOT NULL, reason text NOT NULL)"
-    )
-    sql.execute(
-        "INSERT INTO signals.decisions (rule, direction, trigger_signal_id, inputs, reason)"
-        " VALUES ('test_rule', 'long', %s, ARRAY[%s]::bigint[], 'a test')",
-        (signal_id, signal_id),
+        "INSERT INTO signals.decisions (rule, contract_id, profile, direction, action, timeframes, starts, inputs,"
+        " trigger_signal_id, price, known_at, reason, consumer)"
+        " VALUES ('test_rule', %s, 'realtime', 'long', 'enter', '{1d}', ARRAY[%s]::timestamptz[],"
+        " ARRAY[%s]::bigint[], %s, 4900, %s, 'a test', 'test')",
+        (CONTRACT, CRASH_LOW, signal_id, signal_id, known),
     )
     chart = chart_of(db_dsn)
-    # Confirmed by the 2025-04-09 bar, which closes at 17:00 Chicago that day: acted on in the next bar.
-    known = datetime(2025, 4, 9, 22, tzinfo=UTC)
-    assert chart.decisions == [(known, True, "test_rule")]
+    assert chart.decisions == [(known, "long", "test_rule")]
     fig = plot.render(chart, tmp_path / "mes.png")
     marks = by_gid(fig, Line2D)
     i = chart.buckets.index(datetime(2025, 4, 10, tzinfo=UTC))

@@ -101,12 +101,12 @@ def test_variant_b_starts(mes: psycopg.Connection, timeframe: str) -> None:
     assert got == want
 
 
-def test_default_profile_is_swing(mes: psycopg.Connection) -> None:
+def test_default_profile_is_realtime(mes: psycopg.Connection) -> None:
     default = mes.execute(
         "SELECT start_ts, direction, price, confirmed_at, rule FROM signals.trend_starts(%s, '4h', NULL, NULL)",
         (CONTRACT,),
     ).fetchall()
-    assert default == starts(mes, "4h", "swing")
+    assert default == starts(mes, "4h", "realtime")
 
 
 def test_window_and_unclosed_bars(mes: psycopg.Connection) -> None:
@@ -132,20 +132,33 @@ def test_unknown_profile_is_refused(mes: psycopg.Connection) -> None:
         starts(mes, "1d", "nope")
 
 
-@pytest.mark.parametrize("timeframe", ["1d", "4h"])
-def test_swing_matches_the_python_reference(mes: psycopg.Connection, timeframe: str) -> None:
+def reference_starts(timeframe: str, profile: str) -> list[tuple]:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import trend_reference
 
     bars = trend_reference.read_bars(DATA / f"mes_m25_{timeframe}.csv")
-    want = [
+    return [
         (bars[s.bar - 1].ts, s.direction, bars[s.bar - 1].l if s.direction == "up" else bars[s.bar - 1].h,
          bars[s.confirmed_at - 1].ts, s.rule)
-        for s in trend_reference.final_list(trend_reference.swing(bars).starts)
+        for s in trend_reference.final_list(trend_reference.PROFILES[profile](bars).starts)
     ]
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_swing_matches_the_python_reference(mes: psycopg.Connection, timeframe: str) -> None:
     got = [(iso(t), d, p, iso(c), rule) for t, d, p, c, rule in starts(mes, timeframe, "swing")]
-    assert got == want
+    assert got == reference_starts(timeframe, "swing")
     # it differs from variant B exactly where its two options apply
     assert got != [(iso(t), d, p, iso(c), rule) for t, d, p, c, rule in starts(mes, timeframe, "variant_b")]
+
+
+@pytest.mark.parametrize("timeframe", ["1d", "4h"])
+def test_realtime_matches_the_python_reference(mes: psycopg.Connection, timeframe: str) -> None:
+    """Every realtime start is confirmed by a rule, and alternates with the one before it."""
+    got = [(iso(t), d, p, iso(c), rule) for t, d, p, c, rule in starts(mes, timeframe, "realtime")]
+    assert got == reference_starts(timeframe, "realtime")
+    assert {rule for *_, rule in got} == {"ZU", "ZD"}
+    by_confirmation = [d for _, d, _, _, _ in sorted(got, key=lambda s: s[3])]
+    assert all(a != b for a, b in zip(by_confirmation, by_confirmation[1:]))

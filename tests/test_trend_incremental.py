@@ -25,7 +25,7 @@ from ingest import migrate
 
 DATA = Path(__file__).parent / "data" / "mes"
 C = "CON.F.US.MES.M25"
-PROFILES = ["baseline", "variant_b", "swing"]
+PROFILES = ["baseline", "variant_b", "swing", "realtime"]
 
 
 def bars(timeframe: str = "4h") -> list[dict[str, str]]:
@@ -150,9 +150,9 @@ def test_changed_bar_is_recomputed_and_superseded(sql: psycopg.Connection, profi
     insert(sql, rows)
     run(sql, job)
     before = sql.execute("SELECT count(*) FROM signals.detected_signals").fetchone()[0]
-    # A late tick: the bar 40 bars back had a lower low than first reported (and a gap repair,
+    # A late tick: the bar 36 bars back had a lower low than first reported (and a gap repair,
     # a bar missing from the history that turns up later, is covered by test_gap_filled_later).
-    late = rows[-40]["timestamp"]
+    late = rows[-36]["timestamp"]
     sql.execute(
         "UPDATE market.history_bars SET low = low - 60 WHERE contract_id = %s AND timeframe = '4h' AND bucket = %s",
         (C, late),
@@ -401,9 +401,9 @@ def test_late_change_after_pruning(sql: psycopg.Connection, profile: str) -> Non
     kept = detector_state(sql, tf)["inputs"][0]
     assert kept < 200
 
-    # Inside the window: a much lower low 20 bars back. The job rewinds to a checkpoint before it
+    # Inside the window: a much lower low 18 bars back. The job rewinds to a checkpoint before it
     # (not to the start of the series) and supersedes what no longer holds.
-    late = rows[-20]["timestamp"]
+    late = rows[-18]["timestamp"]
     sql.execute("UPDATE market.history_bars SET low = low - 40 WHERE timeframe = %s AND bucket = %s", (tf, late))
     insert(sql, [rows[-1]], tf)
     result = sql.execute("SELECT signals.trend_advance(%s, %s, %s)", (C, tf, profile)).fetchone()[0]
@@ -505,3 +505,24 @@ def test_upgrade_prunes_the_state_kept_before_retention(
             " (SELECT count(*) FROM internal.trend_checkpoints)").fetchone()
         assert n == len(rows) and n - first < 30 + 50 and cps <= 3
         assert current(old, profile) == recomputed(old, profile)
+
+
+def test_upgrade_adds_a_realtime_job_beside_each_swing_job(empty_db_dsn: str, tmp_path: Path) -> None:
+    """Migration 0060 on a database whose series are analysed with swing: the default realtime profile
+    gets a job per such series, registered like any other."""
+    old_sql = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "sql", tmp_path / "sql"))
+    for name in ("0060_trend_realtime_profile.sql", "0061_decisions_from_positions.sql", "0062_contract_specs.sql"):
+        (old_sql / "migrations" / name).unlink()
+    for name in ("signals.backtest.sql", "signals.backtest_summary.sql"):  # they read 0062's table
+        (old_sql / "functions" / name).unlink()
+    order = old_sql / "functions" / "order.txt"
+    order.write_text("".join(ln for ln in order.read_text().splitlines(keepends=True) if "backtest" not in ln))
+    _migrate(empty_db_dsn, old_sql)
+    with psycopg.connect(empty_db_dsn, autocommit=True) as old:
+        old.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, recheck_bars, scheduled)"
+                    " VALUES (%s, '4h', 'swing', 50, false), (%s, '1h', 'baseline', 100, true)", (C, C))
+        _migrate(empty_db_dsn)
+        assert old.execute("SELECT timeframe, profile, recheck_bars, scheduled FROM signals.trend_jobs"
+                           " ORDER BY profile").fetchall() == [
+            ("1h", "baseline", 100, True), ("4h", "realtime", 50, False), ("4h", "swing", 50, False)]
+        assert job_id(old, "realtime")

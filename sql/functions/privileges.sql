@@ -11,6 +11,12 @@ GRANT EXECUTE ON FUNCTION market.upsert_history_bars(
     text, text, timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint[]
 ) TO mechtrade_ingest;
 GRANT USAGE ON SCHEMA internal TO mechtrade_ingest;
+-- Analysts' functions call a few private helpers; only those are executable.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;  -- noqa: CP02
+GRANT USAGE ON SCHEMA internal TO mechtrade_analyst;
+GRANT EXECUTE ON FUNCTION internal.trend_fold_zigzag(
+    timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb, boolean
+) TO mechtrade_analyst, mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON internal.backfill_runs TO mechtrade_ingest;
 -- Contracts by root and their rolls: the ingester keeps them; first/last tick through a definer.
 GRANT SELECT, INSERT, UPDATE ON market.contracts, market.contract_rolls TO mechtrade_ingest;

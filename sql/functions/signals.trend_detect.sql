@@ -32,6 +32,10 @@ BEGIN
             p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state,
             v_profile.exhaustion_max_age, v_profile.containment_grace, p_trace
         );
+    ELSIF v_profile.algorithm = 'zigzag' THEN
+        RETURN QUERY SELECT * FROM internal.trend_fold_zigzag(
+            p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state, p_trace
+        );
     ELSE
         RETURN QUERY SELECT * FROM signals.trend_fold_variant_b(
             p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state,

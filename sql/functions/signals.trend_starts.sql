@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION signals.trend_starts(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'swing'
+    profile text DEFAULT 'realtime'
 ) RETURNS TABLE (
     start_ts timestamptz,
     direction text,
@@ -55,8 +55,9 @@ $$;
 COMMENT ON FUNCTION signals.trend_starts(text, text, timestamptz, timestamptz, text) IS
 'Trend starts (docs/trend-starts.md) of one series: the closed bars of contract_id and timeframe '
 'in market.bars with from_ts <= bucket < to_ts (NULL: unbounded), bar 1 being the first of '
-'them, analysed by the detector of profile (signals.trend_profiles; default swing, the best '
-'against the hand labels). One row per start: start_ts (open time of the start bar), direction '
-'(up/down), price (low for up, high for down), confirmed_at (open time of the confirming bar; '
-'known when it closes), rule (U1-U5, D1-D5, FORCED) and rule_name. Ordered by start bar, down '
-'before up.';
+'them, analysed by the detector of profile (signals.trend_profiles; default realtime, whose '
+'starts are all confirmed by rules, usually one bar later). One row per start: start_ts (open '
+'time of the start bar), direction (up/down), price (low for up, high for down), confirmed_at '
+'(open time of the confirming bar; known when it closes), rule (U1-U5, D1-D5, ZU, ZD, or '
+'FORCED: inserted by alternation, known only with hindsight) and rule_name. Ordered by start '
+'bar, down before up.';

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION signals.trend_states(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'swing'
+    profile text DEFAULT 'realtime'
 ) RETURNS TABLE (
     bar bigint,
     bar_ts timestamptz,
