@@ -1,0 +1,114 @@
+"""Supervised long-lived tasks: none ends unnoticed.
+
+A task that returns or raises while the process is not stopping is logged with its error and
+started again after a backoff (doubling, with jitter, capped), unless its error is :class:`Fatal`:
+then the supervisor ends the whole process (``run`` raises it, the CLI exits non-zero and the
+platform restarts the service). Each task's state is one named health check of ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ingest.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class Fatal(RuntimeError):
+    """An error no restart can cure (bad configuration, a broken install): end the process."""
+
+
+@dataclass
+class TaskState:
+    name: str
+    running: bool = False
+    restarts: int = 0
+    last_error: str = ""
+    down_since: float | None = None  # monotonic time it ended, while it is down
+
+    def check(self) -> tuple[bool, str]:
+        """(ok, reason) for ``/healthz``."""
+        if self.running:
+            return True, "running" + (f" (restarted {self.restarts}x, last: {self.last_error})" if self.restarts else "")
+        return False, f"down: {self.last_error or 'not started'}"
+
+
+class Supervisor:
+    """``sup.add(name, factory)`` for each task, then ``sup.start(stop)``."""
+
+    def __init__(self, metrics: Metrics, *, backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
+                 healthy_after_s: float = 60.0) -> None:
+        self.metrics = metrics
+        self.backoff_initial_s, self.backoff_max_s, self.healthy_after_s = backoff_initial_s, backoff_max_s, \
+            healthy_after_s
+        self.states: dict[str, TaskState] = {}
+        self._factories: dict[str, Callable[[], Awaitable[None]]] = {}
+        self.fatal: Fatal | None = None
+        metrics.describe("task_restarts_total", "counter", "supervised tasks that ended unexpectedly, by task")
+        metrics.describe("task_up", "gauge", "1 while a supervised task runs, by task")
+
+    def add(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        self.states[name] = TaskState(name)
+        self._factories[name] = factory
+
+    def checks(self) -> dict[str, tuple[bool, str]]:
+        return {name: state.check() for name, state in self.states.items()}
+
+    def start(self, stop: asyncio.Event) -> dict[str, asyncio.Task]:
+        """Start every task under supervision; returns their supervising tasks (they end after ``stop``).
+
+        A :class:`Fatal` error sets ``stop`` and is re-raised by :meth:`raise_fatal`."""
+        return {name: asyncio.create_task(self._keep(name, stop), name=f"supervise-{name}")
+                for name in self._factories}
+
+    def raise_fatal(self) -> None:
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _keep(self, name: str, stop: asyncio.Event) -> None:
+        state, delay = self.states[name], self.backoff_initial_s
+        while True:
+            started = time.monotonic()
+            state.running, state.down_since = True, None
+            self.metrics.set("task_up", 1, task=name)
+            try:
+                await self._factories[name]()
+                if stop.is_set():
+                    return
+                error = "ended unexpectedly"
+                log.error("task %s ended unexpectedly; restarting", name)
+            except asyncio.CancelledError:
+                raise
+            except Fatal as exc:
+                self._down(state, str(exc))
+                log.error("task %s failed and cannot recover: %s", name, exc)
+                self.fatal = exc
+                stop.set()
+                return
+            except Exception as exc:  # anything else: log it whole, restart
+                if stop.is_set():
+                    log.warning("task %s failed while stopping: %s", name, exc)
+                    return
+                error = f"{type(exc).__name__}: {exc}"
+                log.error("task %s failed (%s); restarting", name, error, exc_info=exc)
+            self._down(state, error)
+            state.restarts += 1
+            self.metrics.inc("task_restarts_total", task=name)
+            if time.monotonic() - started >= self.healthy_after_s:
+                delay = self.backoff_initial_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.backoff_max_s)
+            if stop.is_set():
+                return
+
+    def _down(self, state: TaskState, error: str) -> None:
+        state.running, state.last_error, state.down_since = False, error[:300], time.monotonic()
+        self.metrics.set("task_up", 0, task=state.name)
