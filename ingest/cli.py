@@ -21,8 +21,9 @@ from ingest import (
     plot_command,
     timescale,
 )
-from ingest.config import ConfigError
+from ingest.config import ConfigError, InvalidConfig
 from ingest.fake_gateway import cli as fake_gateway_cli
+from ingest.supervise import Fatal
 
 log = logging.getLogger("mechtrade")
 
@@ -95,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level, args.log_format)
     try:
         return asyncio.run(args.run(args))
+    except InvalidConfig as exc:  # one line per problem
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    except Fatal as exc:
+        log.error("stopped: %s", exc)
+        return 1
     except (migrate.MigrationError, timescale.TimescaleUnavailable, ConfigError) as exc:
         log.error("%s", exc)
         return 2

@@ -40,7 +40,8 @@ async def run(args: argparse.Namespace) -> int:
     port = cfg.health_port if args.health_port is None else args.health_port
     metrics = Metrics()
     coordinator = Coordinator(cfg, db.database_url(), metrics)
-    runner = await health.serve(port, metrics, coordinator.status) if port else None
+    runner = await health.serve(port, metrics, coordinator.status, cfg.health_host,
+                                "coordinator.health_port") if port else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

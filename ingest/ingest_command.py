@@ -65,15 +65,16 @@ async def run(args: argparse.Namespace) -> int:
             return await fetch_into_history(conn, client, contract_id, timeframe, start, end)
 
         ingester = Ingester(cfg, db.database_url(), client, fetch, metrics=metrics)
-        runner = await health.serve(cfg.ingest.health_port, metrics, ingester.status)
+        runner = await health.serve(cfg.ingest.health_port, metrics, ingester.status, cfg.ingest.health_host,
+                                    "ingest.health_port")
         stack.push_async_callback(runner.cleanup)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        log.info("ingesting %s from %s into %s; health on :%d", ", ".join(cfg.contracts), cfg.gateway.hub_url,
-                 db.describe(db.database_url()), runner.bound_port)  # type: ignore[attr-defined]
+        log.info("ingesting %s from %s into %s; health on %s:%d", ", ".join(cfg.contracts), cfg.gateway.hub_url,
+                 db.describe(db.database_url()), cfg.ingest.health_host, runner.bound_port)
         await ingester.run(stop)
     return 0
 
@@ -86,6 +87,7 @@ async def _start_fake_gateway(stack: AsyncExitStack, cfg: Config, speed: float) 
     return dataclasses.replace(
         cfg,
         gateway=dataclasses.replace(cfg.gateway, rest_url=gw.rest_url, hub_url=gw.hub_url),
+        ingest=dataclasses.replace(cfg.ingest, max_age_s=0.0),  # the replay is of 2025 trades
         contracts=(MES_M25,),
         credentials=Credentials("demo", "demo-key"),
     )

@@ -1,9 +1,9 @@
 """Supervised long-lived tasks: none ends unnoticed.
 
-A task that returns or raises while the process is not stopping is logged with its error and
+A task that returns or raises before its ``until`` event is set is logged with its error and
 started again after a backoff (doubling, with jitter, capped), unless its error is :class:`Fatal`:
-then the supervisor ends the whole process (``run`` raises it, the CLI exits non-zero and the
-platform restarts the service). Each task's state is one named health check of ``/healthz``.
+then ``failed`` is set, the owner stops and re-raises it (:meth:`Supervisor.raise_fatal`), the CLI
+exits non-zero and the platform restarts the service. Each task's state is one named health check.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class TaskState:
 
 
 class Supervisor:
-    """``sup.add(name, factory)`` for each task, then ``sup.start(stop)``."""
+    """``sup.add(name, factory, until)`` for each task, then ``sup.start()``; watch ``sup.failed``."""
 
     def __init__(self, metrics: Metrics, *, backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
                  healthy_after_s: float = 60.0) -> None:
@@ -49,37 +49,36 @@ class Supervisor:
         self.backoff_initial_s, self.backoff_max_s, self.healthy_after_s = backoff_initial_s, backoff_max_s, \
             healthy_after_s
         self.states: dict[str, TaskState] = {}
-        self._factories: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._factories: dict[str, tuple[Callable[[], Awaitable[None]], asyncio.Event]] = {}
         self.fatal: Fatal | None = None
+        self.failed = asyncio.Event()
         metrics.describe("task_restarts_total", "counter", "supervised tasks that ended unexpectedly, by task")
         metrics.describe("task_up", "gauge", "1 while a supervised task runs, by task")
 
-    def add(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+    def add(self, name: str, factory: Callable[[], Awaitable[None]], until: asyncio.Event) -> None:
+        """Supervise ``factory()``; it may end once ``until`` is set."""
         self.states[name] = TaskState(name)
-        self._factories[name] = factory
+        self._factories[name] = (factory, until)
 
     def checks(self) -> dict[str, tuple[bool, str]]:
         return {name: state.check() for name, state in self.states.items()}
 
-    def start(self, stop: asyncio.Event) -> dict[str, asyncio.Task]:
-        """Start every task under supervision; returns their supervising tasks (they end after ``stop``).
-
-        A :class:`Fatal` error sets ``stop`` and is re-raised by :meth:`raise_fatal`."""
-        return {name: asyncio.create_task(self._keep(name, stop), name=f"supervise-{name}")
-                for name in self._factories}
+    def start(self) -> dict[str, asyncio.Task]:
+        """Start every task under supervision; returns the supervising tasks (each ends after its ``until``)."""
+        return {name: asyncio.create_task(self._keep(name), name=f"supervise-{name}") for name in self._factories}
 
     def raise_fatal(self) -> None:
         if self.fatal is not None:
             raise self.fatal
 
-    async def _keep(self, name: str, stop: asyncio.Event) -> None:
-        state, delay = self.states[name], self.backoff_initial_s
+    async def _keep(self, name: str) -> None:
+        (factory, stop), state, delay = self._factories[name], self.states[name], self.backoff_initial_s
         while True:
             started = time.monotonic()
             state.running, state.down_since = True, None
             self.metrics.set("task_up", 1, task=name)
             try:
-                await self._factories[name]()
+                await factory()
                 if stop.is_set():
                     return
                 error = "ended unexpectedly"
@@ -90,7 +89,7 @@ class Supervisor:
                 self._down(state, str(exc))
                 log.error("task %s failed and cannot recover: %s", name, exc)
                 self.fatal = exc
-                stop.set()
+                self.failed.set()
                 return
             except Exception as exc:  # anything else: log it whole, restart
                 if stop.is_set():
@@ -112,3 +111,13 @@ class Supervisor:
     def _down(self, state: TaskState, error: str) -> None:
         state.running, state.last_error, state.down_since = False, error[:300], time.monotonic()
         self.metrics.set("task_up", 0, task=state.name)
+
+
+async def first_set(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
