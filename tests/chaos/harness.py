@@ -149,9 +149,12 @@ class InProcess:
     ingester: Ingester
     metrics: Metrics
     task: asyncio.Task
+    earlier: int  # hub connections of the gateway before this ingester started
 
     async def subscribed(self, connections: int = 1) -> None:
-        await self.gw.wait_for(lambda: sum(1 for c in self.gw.connections if c.subscriptions) >= connections, 20)
+        """Wait until this ingester's ``connections``-th hub connection has subscribed."""
+        await self.gw.wait_for(lambda: sum(1 for c in self.gw.connections[self.earlier:] if c.subscriptions)
+                               >= connections, 20)
 
     async def stored_through(self, dsn: str, trade: Any, timeout: float = 20.0) -> None:
         """Wait until ``trade`` (a tape trade) is in the database."""
@@ -176,9 +179,10 @@ async def ingesting(gw: FakeGateway, dsn: str, spill_dir: Path, gateway: Any = N
                         is_market_open=lambda: True, feed_settings=dataclasses.replace(
                             feed, max_message_bytes=cfg.ingest.max_message_bytes), repair_interval_s=0.2)
     stop = asyncio.Event()
+    earlier = len(gw.connections)
     task = asyncio.create_task(ingester.run(stop))
     try:
-        yield InProcess(gw, ingester, metrics, task)
+        yield InProcess(gw, ingester, metrics, task, earlier)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
