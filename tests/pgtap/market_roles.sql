@@ -42,7 +42,7 @@ SELECT lives_ok(
     'ingest records a feed gap'
 );
 SELECT is(
-    market.latest_tick_before('T', now() + INTERVAL '1 second'), '2025-06-02 14:00Z'::timestamptz,
+    market.latest_tick_before('T', now() + interval '1 second'), '2025-06-02 14:00Z'::timestamptz,
     'ingest finds where the tape stored before its start ends'
 );
 SELECT lives_ok(
