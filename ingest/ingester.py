@@ -201,9 +201,8 @@ class Ingester:
                 tasks["writer"].cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await tasks["writer"]
-                parked = self.writer.spill_remaining()
-                log.warning("shutdown deadline reached: %d ticks parked in %s for the next start",
-                            parked, self.writer.spill.directory)
+            if parked := self.writer.spill_remaining():  # past the deadline, or the writer gave up
+                log.warning("%d ticks parked in %s for the next start", parked, self.writer.spill.directory)
             for task in others:
                 task.cancel()
             log.info("ingester stopped: %d ticks written, %d duplicates",

@@ -1,8 +1,9 @@
 """Supervised long-lived tasks: none ends unnoticed.
 
 A task that returns or raises before its ``until`` event is set is logged with its error and
-started again after a backoff (doubling, with jitter, capped), unless its error is :class:`Fatal`:
-then ``failed`` is set, the owner stops and re-raises it (:meth:`Supervisor.raise_fatal`), the CLI
+started again after a backoff (doubling, with jitter, capped), unless its error is :class:`Fatal`
+or it failed ``give_up_after`` times in a row without a healthy run in between (a crash loop no
+restart here cures): then ``failed`` is set, the owner stops and re-raises it (:meth:`Supervisor.raise_fatal`), the CLI
 exits non-zero and the platform restarts the service. Each task's state is one named health check.
 """
 
@@ -44,10 +45,10 @@ class Supervisor:
     """``sup.add(name, factory, until)`` for each task, then ``sup.start()``; watch ``sup.failed``."""
 
     def __init__(self, metrics: Metrics, *, backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
-                 healthy_after_s: float = 60.0) -> None:
+                 healthy_after_s: float = 60.0, give_up_after: int = 20) -> None:
         self.metrics = metrics
-        self.backoff_initial_s, self.backoff_max_s, self.healthy_after_s = backoff_initial_s, backoff_max_s, \
-            healthy_after_s
+        self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
+        self.healthy_after_s, self.give_up_after = healthy_after_s, give_up_after
         self.states: dict[str, TaskState] = {}
         self._factories: dict[str, tuple[Callable[[], Awaitable[None]], asyncio.Event]] = {}
         self.fatal: Fatal | None = None
@@ -73,6 +74,7 @@ class Supervisor:
 
     async def _keep(self, name: str) -> None:
         (factory, stop), state, delay = self._factories[name], self.states[name], self.backoff_initial_s
+        in_a_row = 0
         while True:
             started = time.monotonic()
             state.running, state.down_since = True, None
@@ -86,10 +88,7 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Fatal as exc:
-                self._down(state, str(exc))
-                log.error("task %s failed and cannot recover: %s", name, exc)
-                self.fatal = exc
-                self.failed.set()
+                self._give_up(state, exc)
                 return
             except Exception as exc:  # anything else: log it whole, restart
                 if stop.is_set():
@@ -98,15 +97,26 @@ class Supervisor:
                 error = f"{type(exc).__name__}: {exc}"
                 log.error("task %s failed (%s); restarting", name, error, exc_info=exc)
             self._down(state, error)
+            healthy_run = time.monotonic() - started >= self.healthy_after_s
+            in_a_row = 1 if healthy_run else in_a_row + 1
+            if in_a_row >= self.give_up_after:
+                self._give_up(state, Fatal(f"task {name} failed {in_a_row} times in a row; last: {error}"))
+                return
             state.restarts += 1
             self.metrics.inc("task_restarts_total", task=name)
-            if time.monotonic() - started >= self.healthy_after_s:
+            if healthy_run:
                 delay = self.backoff_initial_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self.backoff_max_s)
             if stop.is_set():
                 return
+
+    def _give_up(self, state: TaskState, exc: Fatal) -> None:
+        self._down(state, str(exc))
+        log.error("task %s cannot recover: %s", state.name, exc)
+        self.fatal = exc
+        self.failed.set()
 
     def _down(self, state: TaskState, error: str) -> None:
         state.running, state.last_error, state.down_since = False, error[:300], time.monotonic()

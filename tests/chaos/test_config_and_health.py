@@ -141,3 +141,20 @@ def test_a_fatal_task_error_ends_the_run_and_others_restart() -> None:
             sup.raise_fatal()
 
     asyncio.run(go())
+
+
+def test_a_crash_loop_ends_in_a_fatal_error() -> None:
+    async def go() -> None:
+        sup = Supervisor(Metrics(), backoff_initial_s=0.001, give_up_after=5)
+
+        async def broken() -> None:
+            raise KeyError("always")
+
+        sup.add("broken", broken, asyncio.Event())
+        sup.start()
+        await asyncio.wait_for(sup.failed.wait(), 5)
+        assert sup.states["broken"].restarts == 4
+        with pytest.raises(Fatal, match="failed 5 times in a row; last: KeyError: 'always'"):
+            sup.raise_fatal()
+
+    asyncio.run(go())
