@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from ingest import config, db, health
-from ingest.config import Config, ConfigError, Credentials
+from ingest.config import Config, Credentials, InvalidConfig
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
 
@@ -23,6 +23,9 @@ Stream trades of the configured contracts from the ProjectX market hub into mark
 Outages of the feed are recorded in market.feed_gaps and repaired from REST bars; while the
 database is away, ticks are buffered and then spilled to disk, to be written when it is back.
 SIGTERM or Ctrl-C: stop reading, flush, exit (within ingest.shutdown_deadline_s).
+Every trade the gateway sent is stored or inside a recorded gap; /healthz shows each task.
+Exit status: 1 for configuration problems (one line each), a health port in use or a task that
+cannot recover; 2 for usage errors.
 
 credentials: PROJECTX_USERNAME and PROJECTX_API_KEY (environment only).
 demo: --fake-gateway (or MECHTRADE_DEMO=1) replays real MES trades from a local fake gateway."""
@@ -50,7 +53,7 @@ async def run(args: argparse.Namespace) -> int:
         else:
             cfg.credentials.require("or run with --fake-gateway for a demo feed")
         if not cfg.contracts:
-            raise ConfigError("no contracts configured (contracts: in the config file, or MECHTRADE_CONTRACTS)")
+            raise InvalidConfig(["contracts: none configured (contracts: in the config file, or MECHTRADE_CONTRACTS)"])
 
         from ingest.backfill import fetch_into_history
         from ingest.projectx import ProjectXClient
