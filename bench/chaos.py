@@ -50,6 +50,7 @@ def _harness():  # type: ignore[no-untyped-def]
 harness = _harness()
 REPLAY_FROM, Audit, CliIngester, audit = harness.REPLAY_FROM, harness.Audit, harness.CliIngester, harness.audit
 config_file, key_of, produced, until = harness.config_file, harness.key_of, harness.produced, harness.until
+play_ours = harness.play_ours
 
 
 class Target:
@@ -125,7 +126,7 @@ async def run_schedule(number: int, target: Target, rng: random.Random, seconds:
         gw.pause_replay()
         await until(lambda: gw.hub_up, 30)
         await until(lambda: any(c.subscriptions for c in gw.open_connections()), 60)
-        await gw.play(5)
+        await play_ours(gw, 5)
         last = key_of(produced(gw)[-1])
 
         def stored_last() -> bool:

@@ -37,7 +37,8 @@ class TaskState:
     def check(self) -> tuple[bool, str]:
         """(ok, reason) for ``/healthz``."""
         if self.running:
-            return True, "running" + (f" (restarted {self.restarts}x, last: {self.last_error})" if self.restarts else "")
+            restarted = f" (restarted {self.restarts}x, last: {self.last_error})" if self.restarts else ""
+            return True, "running" + restarted
         return False, f"down: {self.last_error or 'not started'}"
 
 

@@ -47,6 +47,13 @@ def produced(gw: FakeGateway, contract_id: str = MES_M25) -> list[Any]:
     return [t for cid, trades in gw.played if cid == contract_id for t in trades]
 
 
+async def play_ours(gw: FakeGateway, trades: int, contract_id: str = MES_M25) -> None:
+    """Play batches until the market printed ``trades`` more trades of our contract (others trade too)."""
+    target = len(produced(gw, contract_id)) + trades
+    while len(produced(gw, contract_id)) < target:
+        await gw.play(1)
+
+
 @dataclass
 class Audit:
     sent: int  # trades the market produced from the first stored one on
@@ -178,6 +185,7 @@ async def ingesting(gw: FakeGateway, dsn: str, spill_dir: Path, gateway: Any = N
     ingester = Ingester(cfg, dsn, gateway or DemoTokens(gw), no_history, metrics=metrics,
                         is_market_open=lambda: True, feed_settings=dataclasses.replace(
                             feed, max_message_bytes=cfg.ingest.max_message_bytes), repair_interval_s=0.2)
+    ingester.writer.retry_max_s = 0.5  # scaled down, as the feed's timeouts
     stop = asyncio.Event()
     earlier = len(gw.connections)
     task = asyncio.create_task(ingester.run(stop))

@@ -15,7 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from chaos.harness import REPLAY_FROM, CliIngester, audit, config_file, key_of, produced, stored_count, until
+from chaos.harness import (REPLAY_FROM, CliIngester, audit, config_file, key_of, play_ours, produced, stored_count,
+                           until)
 from conftest import SQL_DIR, skip_or_fail
 from ingest import migrate
 from ingest.fake_gateway import FakeGateway
@@ -25,7 +26,7 @@ from pg_server import RootServer, is_root
 async def settle(gw: FakeGateway, dsn: str, timeout: float = 30.0) -> None:
     """Stop the market, print a few more trades to the connected ingester, wait until they are stored."""
     gw.pause_replay()
-    await gw.play(5)
+    await play_ours(gw, 5)
     last = key_of(produced(gw)[-1])
 
     def stored_last() -> bool:

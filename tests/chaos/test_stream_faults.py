@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from chaos.harness import REPLAY_FROM, audit, ingesting, key_of, produced, until
-from conftest import fresh_database
+from chaos.harness import REPLAY_FROM, audit, ingesting, key_of, play_ours, produced, until
+from pg_server import Server
 from ingest.config import Credentials
 from ingest.fake_gateway import MES_M25, FakeGateway
 from ingest.fake_gateway.hub import Outgoing, record
@@ -32,10 +33,11 @@ def problems(metrics: object) -> dict[str, float]:
 
 
 async def settle(run: object, dsn: str) -> None:
-    """Print a few more trades and wait until the last is stored and every gap entry is written."""
-    await run.gw.play(3)  # type: ignore[attr-defined]
+    """Print a few more trades and wait until the last is stored, counted, and every gap entry written."""
+    await play_ours(run.gw, 3)  # type: ignore[attr-defined]
     await run.stored_through(dsn, produced(run.gw)[-1])  # type: ignore[attr-defined]
-    await until(lambda: not run.ingester.gaps.pending)  # type: ignore[attr-defined]
+    ingester = run.ingester  # type: ignore[attr-defined]
+    await until(lambda: ingester.writer.idle.is_set() and not ingester.gaps.pending)
 
 
 def send_trades(gw: FakeGateway, items: list[object]) -> None:
@@ -60,7 +62,7 @@ def test_a_crashing_writer_is_restarted_and_loses_nothing(db_dsn: str, tmp_path:
                 await real_write(ticks)
 
             writer._write = broken_once  # type: ignore[method-assign]
-            await gw.play(20)
+            await play_ours(gw, 20)
             await settle(run, db_dsn)
             state = run.ingester.supervisor.states["writer"]
             assert failures and state.restarts == 1 and "a bug in the writer" in state.last_error
@@ -79,12 +81,12 @@ def test_a_gap_is_in_the_database_as_soon_as_the_feed_drops(db_dsn: str, tmp_pat
         async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw:
             async with ingesting(gw, db_dsn, tmp_path / "spill") as run:
                 await run.subscribed()
-                await gw.play(10)
+                await play_ours(gw, 10)
                 last_heard = produced(gw)[-1]
                 await run.stored_through(db_dsn, last_heard)
                 await gw.outage(30)  # the hub refuses connections from now on
                 await until(lambda: any(end is None for _, end, _ in gaps(db_dsn)))
-                await gw.play(10)  # printed while we are away; then we stop (SIGTERM) before the hub is back
+                await play_ours(gw, 10)  # printed while we are away; then we stop (SIGTERM) before the hub is back
             [(start, end, reason)] = gaps(db_dsn)
             assert end is None and start == key_of(last_heard)[0] and reason.startswith("closed")
             result = audit(gw, db_dsn)
@@ -107,7 +109,7 @@ def test_a_torn_spill_line_is_quarantined_not_fatal(db_dsn: str, tmp_path: Path)
             async with ingesting(gw, db_dsn, spill) as run:
                 await run.subscribed()
                 await until(lambda: run.metrics.total("ticks_replayed_total") == 2)
-                await gw.play(10)
+                await play_ours(gw, 10)
                 await settle(run, db_dsn)
                 assert run.metrics.total("spill_lines_quarantined_total") == 1
                 assert not run.ingester.writer.spill.pending()
@@ -119,36 +121,61 @@ def test_a_torn_spill_line_is_quarantined_not_fatal(db_dsn: str, tmp_path: Path)
     asyncio.run(go())
 
 
-def test_an_unknown_database_at_start_recovers_once_it_exists(pg_server: object, migrated_template: str,
+def test_an_unknown_database_at_start_recovers_once_it_exists(pg_server: Server, migrated_template: str,
                                                             tmp_path: Path) -> None:
     """Row 3: the database named does not exist yet; the ingester waits (503, reason shown), then writes."""
-    async def go() -> None:
-        with fresh_database(pg_server, migrated_template) as real_dsn:  # type: ignore[arg-type]
-            name = urlsplit(real_dsn).path.lstrip("/")
-            missing = real_dsn.replace(name, name + "_later")
-            async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw, \
-                    ingesting(gw, missing, tmp_path / "spill") as run:
-                await run.subscribed()
-                await gw.play(10)
-                await until(lambda: run.metrics.total("db_errors_total") >= 1)
-                healthy, details = run.ingester.status()
-                assert not healthy and "InvalidCatalogName" in details["checks"]["database"]["reason"]
-                with psycopg.connect(real_dsn.replace(name, "postgres"), autocommit=True) as admin:
-                    admin.execute(f'ALTER DATABASE "{migrated_template}" WITH ALLOW_CONNECTIONS true')
-                    admin.execute(f'CREATE DATABASE "{name}_later" TEMPLATE "{migrated_template}"')
-                    admin.execute(f'ALTER DATABASE "{migrated_template}" WITH ALLOW_CONNECTIONS false')
-                try:
-                    await gw.play(10)
-                    await settle(run, missing)
-                    assert run.ingester.status()[0]
-                    result = audit(gw, missing)
-                    assert result.ok and result.stored == result.sent, str(result)
-                finally:
-                    with psycopg.connect(real_dsn.replace(name, "postgres"), autocommit=True) as admin:
-                        await asyncio.sleep(0)
-                        admin.execute(f'DROP DATABASE IF EXISTS "{name}_later" WITH (FORCE)')
+    name = f"mechtrade_test_later_{uuid.uuid4().hex[:8]}"
+    later = pg_server.dsn(name)
 
-    asyncio.run(go())
+    async def go() -> None:
+        async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw, \
+                ingesting(gw, later, tmp_path / "spill") as run:
+            await run.subscribed()
+            await play_ours(gw, 10)
+            await until(lambda: run.metrics.total("db_errors_total") >= 1)
+            healthy, details = run.ingester.status()
+            assert not healthy and "InvalidCatalogName" in details["checks"]["database"]["reason"]
+            with psycopg.connect(pg_server.dsn("postgres"), autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+            await play_ours(gw, 10)
+            await settle(run, later)
+            assert run.ingester.status()[0]
+            result = audit(gw, later)
+            assert result.ok and result.stored == result.sent, str(result)
+
+    try:
+        asyncio.run(go())
+    finally:
+        with psycopg.connect(pg_server.dsn("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_refused_credentials_at_start_recover_once_fixed(db_dsn: str, tmp_path: Path) -> None:
+    """Row 3: the database refuses our login (a role that does not exist yet, as with a wrong password)."""
+    role = f"late_{tmp_path.name[-12:].replace('-', '_').lower()}"
+    parts = urlsplit(db_dsn)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+
+    async def go() -> None:
+        async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw, \
+                ingesting(gw, as_role, tmp_path / "spill") as run:
+            await run.subscribed()
+            await play_ours(gw, 10)
+            await until(lambda: run.metrics.total("db_errors_total") >= 1)
+            healthy, details = run.ingester.status()
+            assert not healthy and "InvalidAuthorizationSpecification" in details["checks"]["database"]["reason"]
+            with psycopg.connect(db_dsn, autocommit=True) as admin:
+                admin.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
+            await play_ours(gw, 10)
+            await settle(run, db_dsn)
+            result = audit(gw, db_dsn)
+            assert result.ok and result.stored == result.sent, str(result)
+
+    try:
+        asyncio.run(go())
+    finally:
+        with psycopg.connect(db_dsn, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_login_errors_and_a_rest_outage_during_refresh_are_retried(db_dsn: str, tmp_path: Path) -> None:
@@ -164,7 +191,7 @@ def test_login_errors_and_a_rest_outage_during_refresh_are_retried(db_dsn: str, 
                 assert not healthy and "token" in details["checks"]["hub"]["reason"]
                 del gw.options.account_errors["demo"]
                 await run.subscribed()
-                await gw.play(10)
+                await play_ours(gw, 10)
                 await run.stored_through(db_dsn, produced(gw)[-1])
                 failures = run.metrics.value("hub_connect_failures_total", reason="token")
                 await until(client._needs_refresh)  # the token is due for its refresh ...
@@ -173,7 +200,7 @@ def test_login_errors_and_a_rest_outage_during_refresh_are_retried(db_dsn: str, 
                 gw.reset()
                 await until(lambda: run.metrics.value("hub_connect_failures_total", reason="token") > failures)
                 await run.subscribed(connections=2)
-                await gw.play(10)
+                await play_ours(gw, 10)
                 await settle(run, db_dsn)
                 assert run.ingester.supervisor.states["feed"].restarts == 0, "failures stay inside the feed"
                 result = audit(gw, db_dsn)
@@ -191,7 +218,7 @@ def test_implausible_trades_are_rejected_kept_and_break_no_later_start(db_dsn: s
         async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw:
             async with ingesting(gw, db_dsn, spill, price_bands=(("MES", 1000, 20000),)) as run:
                 await run.subscribed()
-                await gw.play(5)
+                await play_ours(gw, 5)
                 bad = [{"symbolId": "F.US.MES", "price": 5600.25, "timestamp": "9999-12-31T23:59:59.9999999+00:00",
                         "type": 0, "volume": 1},
                        {"symbolId": "F.US.MES", "price": 5600.25, "timestamp": "2030-01-02T14:30:00.0000000+00:00",
@@ -206,14 +233,14 @@ def test_implausible_trades_are_rejected_kept_and_break_no_later_start(db_dsn: s
                 for n in range(2, 5):  # three disconnects, each a gap that closes
                     gw.reset()
                     await run.subscribed(connections=n)
-                    await gw.play(5)
+                    await play_ours(gw, 5)
                 await settle(run, db_dsn)
                 assert [end is not None for *_, end, _ in gaps(db_dsn)] == [True] * 3
             kept = [json.loads(line) for line in (spill / "rejected.jsonl").read_text().splitlines()]
             assert [k["reason"] for k in kept] == ["ts_future", "ts_future", "price_out_of_band", "price_out_of_band"]
             async with ingesting(gw, db_dsn, spill) as run:  # a restart reads the stored tape's end
                 await run.subscribed()
-                await gw.play(5)
+                await play_ours(gw, 5)
                 await settle(run, db_dsn)
                 assert run.metrics.total("ticks_written_total") >= 5
             with psycopg.connect(db_dsn) as conn:
@@ -238,7 +265,7 @@ def test_dedup_keeps_identical_prints_and_stores_a_redelivery_once(db_dsn: str, 
         async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM, trade_payload="object") as gw, \
                 ingesting(gw, db_dsn, tmp_path / "spill") as run:
             await run.subscribed()
-            await gw.play(150)
+            await play_ours(gw, 150)
             for _ in range(3):
                 while not next_batch_spans_times(gw):
                     await gw.play(1)
@@ -247,7 +274,7 @@ def test_dedup_keeps_identical_prints_and_stores_a_redelivery_once(db_dsn: str, 
             gw.replay_on_subscribe(12)
             gw.reset()
             await run.subscribed(connections=2)
-            await gw.play(20)
+            await play_ours(gw, 20)
             await settle(run, db_dsn)
             repeats = Counter(s.repeat for s in gw.sent_trades)
             assert repeats["dup_batch"] >= 6 and repeats["replay"] == 12
@@ -267,7 +294,7 @@ def test_a_print_repeated_inside_one_message_is_kept_as_the_gateway_sent_it(db_d
                 ingesting(gw, db_dsn, tmp_path / "spill") as run:
             await run.subscribed()
             gw.duplicate_trade(1)
-            await gw.play(10)
+            await play_ours(gw, 10)
             await settle(run, db_dsn)
             [twice] = [s.trade for s in gw.sent_trades if s.repeat == "dup_item"]
             with psycopg.connect(db_dsn) as conn:
@@ -291,10 +318,10 @@ def test_an_unwritable_spill_directory_with_the_database_down_loses_nothing_sile
         async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw, \
                 ingesting(gw, via_proxy, tmp_path / "a-file" / "spill", queue_rows=60) as run:
             await run.subscribed()
-            await gw.play(10)
+            await play_ours(gw, 10)
             await run.stored_through(db_dsn, produced(gw)[-1])
             await proxy.down()
-            await gw.play(100)
+            await play_ours(gw, 100)
             await until(lambda: run.metrics.total("ticks_dropped_total") > 0)
             assert not run.ingester.status()[0]
             await proxy.up()
@@ -316,13 +343,13 @@ def test_an_oversized_message_is_dropped_unparsed_and_its_loss_lies_in_a_gap(db_
         async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM) as gw, \
                 ingesting(gw, db_dsn, tmp_path / "spill", max_message_bytes=64 * 1024) as run:
             await run.subscribed()
-            await gw.play(10)
+            await play_ours(gw, 10)
             await run.stored_through(db_dsn, produced(gw)[-1])
             item = {"symbolId": "F.US.MES", "price": 5600.25, "timestamp": "2025-04-28T13:30:00.1+00:00",
                     "type": 0, "volume": 1}
             send_trades(gw, [item] * 20_000)  # ~2 MB
             await run.subscribed(connections=2)
-            await gw.play(10)
+            await play_ours(gw, 10)
             await settle(run, db_dsn)
             assert run.metrics.total("hub_messages_too_large_total") == 1
             [kept] = (tmp_path / "spill" / "rejected.jsonl").read_text().splitlines()
@@ -340,7 +367,7 @@ def test_clean_stream_in_both_payload_forms_is_stored_exactly(db_dsn: str, tmp_p
         async with FakeGateway(ping_interval_s=0.2, replay_from=REPLAY_FROM, trade_payload=payload) as gw, \
                 ingesting(gw, db_dsn, tmp_path / "spill") as run:
             await run.subscribed()
-            await gw.play(200)
+            await play_ours(gw, 200)
             await settle(run, db_dsn)
             result = audit(gw, db_dsn)
             assert result.ok and result.stored == result.sent and result.sent > 150, str(result)
