@@ -32,6 +32,7 @@ import asyncpg
 
 from ingest.metrics import Metrics
 from ingest.session import daily_close_after
+from ingest.supervise import first_set
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class GapRepairer:
             self.round_done.set()
             delay = self.interval_s if not self.book.pending else min(self.interval_s, 1.0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(self.book.changed.wait(), stop.wait()), delay)
+                await asyncio.wait_for(first_set(self.book.changed, stop), delay)
         if self.book.pending:
             await asyncio.wait_for(self._connected(self._sync), 5)
 
@@ -243,12 +244,3 @@ class GapRepairer:
         )
         self.metrics.inc("gap_bars_repaired_total", written)
         log.info("repaired gap %d on %s: %d history bars%s", gap_id, contract_id, written, " (final)" if final else "")
-
-
-async def _first(*aws: Awaitable[object]) -> None:
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()

@@ -32,7 +32,6 @@ class TaskState:
     running: bool = False
     restarts: int = 0
     last_error: str = ""
-    down_since: float | None = None  # monotonic time it ended, while it is down
 
     def check(self) -> tuple[bool, str]:
         """(ok, reason) for ``/healthz``."""
@@ -78,7 +77,7 @@ class Supervisor:
         in_a_row = 0
         while True:
             started = time.monotonic()
-            state.running, state.down_since = True, None
+            state.running = True
             self.metrics.set("task_up", 1, task=name)
             try:
                 await factory()
@@ -120,7 +119,7 @@ class Supervisor:
         self.failed.set()
 
     def _down(self, state: TaskState, error: str) -> None:
-        state.running, state.last_error, state.down_since = False, error[:300], time.monotonic()
+        state.running, state.last_error = False, error[:300]
         self.metrics.set("task_up", 0, task=state.name)
 
 
