@@ -27,8 +27,9 @@ from ingest import (
     status_command,
     timescale,
 )
-from ingest.config import ConfigError
+from ingest.config import ConfigError, InvalidConfig
 from ingest.fake_gateway import cli as fake_gateway_cli
+from ingest.supervise import Fatal
 
 log = logging.getLogger("mechtrade")
 
@@ -110,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     envfile.warn_unknown()
     try:
         return asyncio.run(args.run(args))
+    except InvalidConfig as exc:  # one line per problem
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    except Fatal as exc:
+        log.error("stopped: %s", exc)
+        return 1
     except (migrate.MigrationError, timescale.TimescaleUnavailable, ConfigError) as exc:
         log.error("%s", exc)
         return 2

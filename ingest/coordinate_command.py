@@ -42,7 +42,8 @@ async def run(args: argparse.Namespace) -> int:
     metrics = Metrics()
     coordinator = Coordinator(cfg, db.database_url(), metrics)
     checks = DatabaseChecks(db.database_url(), ("trend_jobs",))
-    runner = await health.serve(port, metrics, checks.wrap(coordinator.status)) if port else None
+    runner = await health.serve(port, metrics, checks.wrap(coordinator.status), cfg.health_host,
+                                "coordinator.health_port") if port else None
     stop = asyncio.Event()
     checks.start()
     loop = asyncio.get_running_loop()

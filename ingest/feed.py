@@ -9,7 +9,10 @@ and a cap, a keep-alive ping every ``keep_alive_s`` (signalrcore only pings when
 is configured; a silent client is closed by the server after 30 s), and a teardown that cannot
 hang. WebSocket control frames are answered below the hub protocol (:mod:`ingest.hub_socket`).
 Messages hop off signalrcore's receive thread at once (``call_soon_threadsafe``, one wake-up per
-burst); nothing else happens on that thread.
+burst); nothing else happens on that thread. A frame over ``max_message_bytes`` is dropped before
+it is parsed and the connection is rebuilt, so what it carried lies inside a recorded gap. A
+failure to get a token (login refused, REST down) is a failed attempt like any other: logged,
+counted, retried with backoff.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signalrcore.hub_connection_builder import HubConnectionBuilder
+from signalrcore.protocol.json_hub_protocol import JsonHubProtocol
 
 from ingest import hub_socket
 from ingest.metrics import Metrics
@@ -34,7 +38,8 @@ from ingest.metrics import Metrics
 log = logging.getLogger(__name__)
 hub_socket.install()
 
-TradeSink = Callable[[list[tuple[Any, float]]], None]  # [(GatewayTrade arguments, receive time)], on the loop
+# ([(GatewayTrade arguments, receive time)], connection number), on the loop
+TradeSink = Callable[[list[tuple[Any, float]], int], None]
 
 
 class Unauthorized(ConnectionError):
@@ -52,14 +57,29 @@ class FeedSettings:
     healthy_after_s: float = 30.0  # a connection that lasted this long resets the backoff
     check_every_s: float = 0.25
     keep_alive_s: float = 10.0  # a SignalR ping this often; 0 = none (the server then drops us)
+    max_message_bytes: int = 16 * 1024 * 1024
+
+
+class _SizeLimitedProtocol(JsonHubProtocol):
+    """JSON hub protocol that refuses frames over a size before parsing them (parsed, 100 MB is 1 GB)."""
+
+    def __init__(self, max_bytes: int, on_oversize: Callable[[int, str], None]) -> None:
+        super().__init__()
+        self.max_bytes, self.on_oversize = max_bytes, on_oversize
+
+    def parse_messages(self, raw: str) -> list:  # receive thread
+        if len(raw) > self.max_bytes:
+            self.on_oversize(len(raw), raw[:300])
+            return []
+        return super().parse_messages(raw)
 
 
 class _Handoff:
     """Carries trade messages from signalrcore's thread to the loop, in order, waking the loop once
     per burst instead of once per message (each wake-up is a system call and a loop turn)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: TradeSink) -> None:
-        self.loop, self.sink = loop, sink
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: TradeSink, connection: int) -> None:
+        self.loop, self.sink, self.connection = loop, sink, connection
         self.pending: list[tuple[Any, float]] = []
         self.lock = threading.Lock()
 
@@ -73,14 +93,16 @@ class _Handoff:
     def _drain(self) -> None:  # event loop
         with self.lock:
             burst, self.pending = self.pending, []
-        self.sink(burst)
+        self.sink(burst, self.connection)
 
 
 class _Connection:
     """One signalrcore connection and what its callbacks tell us, made safe for the event loop."""
 
-    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, on_trade: TradeSink) -> None:
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, on_trade: TradeSink, number: int,
+                 max_message_bytes: int) -> None:
         self.loop = loop
+        self.oversize: tuple[int, str] | None = None  # (size, head) of a refused frame
         self.opened = asyncio.Event()
         self.closed = asyncio.Event()
         self.last_activity = time.monotonic()
@@ -90,6 +112,7 @@ class _Connection:
         self.hub = (
             HubConnectionBuilder()
             .with_url(url, options={"skip_negotiation": True})
+            .with_hub_protocol(_SizeLimitedProtocol(max_message_bytes, self._refused_from_thread))
             .build()  # no configure_logging: its records go through our redacting handler
         )
         raw_on_message = self.hub.on_message
@@ -102,7 +125,13 @@ class _Connection:
         self.hub.on_open(lambda: loop.call_soon_threadsafe(self.opened.set))
         self.hub.on_close(lambda: loop.call_soon_threadsafe(self.closed.set))
         self.hub.on_error(lambda err: loop.call_soon_threadsafe(self._error, err))
-        self.hub.on("GatewayTrade", _Handoff(loop, on_trade).put)
+        self.hub.on("GatewayTrade", _Handoff(loop, on_trade, number).put)
+
+    def _refused_from_thread(self, size: int, head: str) -> None:  # receive thread
+        def refused() -> None:
+            self.oversize = (size, head)
+            self.closed.set()
+        self.loop.call_soon_threadsafe(refused)
 
     def _error(self, err: Any) -> None:
         invocation = getattr(err, "invocation_id", None)
@@ -183,6 +212,7 @@ class HubFeed:
         market_open: Callable[[], bool] = lambda: True,
         on_connected: Callable[[], Awaitable[None]] | None = None,
         on_disconnected: Callable[[str], Awaitable[None]] | None = None,
+        on_rejected: Callable[[str, str], None] | None = None,
     ) -> None:
         self.hub_url, self.token, self.invalidate_token = hub_url, token, invalidate_token
         self.contracts = tuple(contracts)
@@ -191,15 +221,18 @@ class HubFeed:
         self._live: _Connection | None = None  # the connection in supervision, if any
         self.on_trade, self.metrics, self.settings = on_trade, metrics, settings
         self.market_open = market_open
-        self.on_connected, self.on_disconnected = on_connected, on_disconnected
+        self.on_connected, self.on_disconnected, self.on_rejected = on_connected, on_disconnected, on_rejected
         self.last_trade: dict[str, float] = {}
         self.connected = False
+        self.connection_number = 0
+        self.last_failure = ""
         for name, kind, text in (
             ("hub_connects_total", "counter", "hub connections established"),
             ("hub_reconnects_total", "counter", "connections torn down and rebuilt, by reason"),
             ("hub_connect_failures_total", "counter", "failed connection attempts, by reason"),
             ("hub_connected", "gauge", "1 while subscribed to the hub"),
             ("hub_pings_sent_total", "counter", "keep-alive pings sent to the hub"),
+            ("hub_messages_too_large_total", "counter", "frames over ingest.max_message_bytes, dropped unparsed"),
         ):
             metrics.describe(name, kind, text)
         metrics.set("hub_connected", 0)
@@ -224,8 +257,14 @@ class HubFeed:
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def _one_connection(self, stop: asyncio.Event) -> str:
-        url = f"{self.hub_url}?access_token={await self.token()}"
-        conn = _Connection(url, asyncio.get_running_loop(), self.on_trade)
+        try:
+            token = await self.token()
+        except Exception as exc:  # login refused, REST down, a malformed reply: retried like any failure
+            log.warning("no session token for the hub: %s", exc)
+            return self._failed("token", exc)
+        self.connection_number += 1
+        conn = _Connection(f"{self.hub_url}?access_token={token}", asyncio.get_running_loop(), self.on_trade,
+                           self.connection_number, self.settings.max_message_bytes)
         pinger: asyncio.Task | None = None
         try:
             try:
@@ -235,14 +274,14 @@ class HubFeed:
                 while missing := [c for c in self.contracts if c not in conn.subscribed]:  # it may change meanwhile
                     await conn.invoke("SubscribeContractTrades", missing[:1], self.settings.subscribe_timeout_s)
                     conn.subscribed.add(missing[0])
-            except Unauthorized:
+            except Unauthorized as exc:
                 self.invalidate_token()
-                return self._failed("unauthorized")
-            except TimeoutError:
-                return self._failed("timeout")
+                return self._failed("unauthorized", exc)
+            except TimeoutError as exc:
+                return self._failed("timeout", exc)
             except Exception as exc:  # signalrcore raises bare Exceptions of several kinds
                 log.warning("hub connection failed: %s", exc)
-                return self._failed(type(exc).__name__)
+                return self._failed(type(exc).__name__, exc)
             self._live = conn
             return await self._supervise(conn, stop)
         finally:
@@ -254,8 +293,9 @@ class HubFeed:
                 self.connected = False
                 self.metrics.set("hub_connected", 0)
 
-    def _failed(self, reason: str) -> str:
+    def _failed(self, reason: str, exc: BaseException) -> str:
         self.metrics.inc("hub_connect_failures_total", reason=reason)
+        self.last_failure = f"{reason}: {exc}"[:300]
         return f"connect failed: {reason}"
 
     async def set_contracts(self, contracts: Iterable[str], watched: Iterable[str]) -> None:
@@ -280,7 +320,7 @@ class HubFeed:
         log.info("hub subscriptions now %s", ", ".join(self.contracts))
 
     async def _supervise(self, conn: _Connection, stop: asyncio.Event) -> str:
-        self.connected = True
+        self.connected, self.last_failure = True, ""
         self.metrics.inc("hub_connects_total")
         self.metrics.set("hub_connected", 1)
         connected_at = time.monotonic()
@@ -294,7 +334,14 @@ class HubFeed:
             now = time.monotonic()
             if stop.is_set():
                 return "stopping"
-            if conn.closed.is_set():
+            if conn.oversize:
+                size, head = conn.oversize
+                reason = f"message too large: {size} bytes over the limit of {self.settings.max_message_bytes}"
+                self.metrics.inc("hub_messages_too_large_total")
+                log.error("%s; dropped unparsed, reconnecting (it lies inside the feed gap)", reason)
+                if self.on_rejected:
+                    self.on_rejected(reason, head)
+            elif conn.closed.is_set():
                 reason = "closed" + (f": {conn.errors[-1]}" if conn.errors else "")
             elif now - conn.last_activity > self.settings.server_silence_s:
                 reason = "server silent"

@@ -1,13 +1,22 @@
-"""``/healthz`` and ``/metrics`` over HTTP, for Railway's health check and for Prometheus."""
+"""``/healthz`` and ``/metrics`` over HTTP, for Railway's health check and for Prometheus.
+
+Health is a set of named checks, each ``(ok, reason)``; the service is healthy when all are ok.
+``/healthz`` answers 200 or 503 with every check and the owner's details as JSON.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
+from ingest.config import InvalidConfig
 from ingest.metrics import Metrics
+
+Check = tuple[bool, str]
 
 
 class HealthRunner(web.AppRunner):
@@ -16,10 +25,19 @@ class HealthRunner(web.AppRunner):
     bound_port: int = 0
 
 
+def combine(checks: Mapping[str, Check], details: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """(healthy, details with ``checks``) from named checks."""
+    body = {"checks": {name: {"ok": ok, "reason": reason} for name, (ok, reason) in checks.items()}, **details}
+    return all(ok for ok, _ in checks.values()), body
+
+
 async def serve(
-    port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]], host: str = "0.0.0.0"
+    port: int, metrics: Metrics, status: Callable[[], tuple[bool, dict]], host: str = "127.0.0.1",
+    setting: str = "health_port",
 ) -> HealthRunner:
-    """Start the server; ``status()`` returns (healthy, details). Returns the runner (cleanup() stops it)."""
+    """Start the server; ``status()`` returns (healthy, details). Returns the runner (cleanup() stops it).
+
+    A port in use (or an address that cannot be bound) is an :class:`InvalidConfig` naming ``setting``."""
 
     async def healthz(_request: web.Request) -> web.Response:
         healthy, details = status()
@@ -35,6 +53,11 @@ async def serve(
     runner = HealthRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or exc})"
+        raise InvalidConfig([f"{setting}: port {port} on {host} {why}"]) from None
     runner.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from ingest import config, db, health
-from ingest.config import Config, ConfigError, Credentials
+from ingest.config import Config, Credentials, InvalidConfig
 from ingest.db_checks import DatabaseChecks
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
@@ -24,6 +24,9 @@ Stream trades of the configured contracts from the ProjectX market hub into mark
 Outages of the feed are recorded in market.feed_gaps and repaired from REST bars; while the
 database is away, ticks are buffered and then spilled to disk, to be written when it is back.
 SIGTERM or Ctrl-C: stop reading, flush, exit (within ingest.shutdown_deadline_s).
+Every trade the gateway sent is stored or inside a recorded gap; /healthz shows each task.
+Exit status: 1 for configuration problems (one line each), a health port in use or a task that
+cannot recover; 2 for usage errors.
 
 credentials: PROJECTX_USERNAME and PROJECTX_API_KEY (environment only).
 demo: --fake-gateway (or MECHTRADE_DEMO=1) replays real MES trades from a local fake gateway."""
@@ -51,8 +54,8 @@ async def run(args: argparse.Namespace) -> int:
         else:
             cfg.credentials.require("or run with --fake-gateway for a demo feed")
         if not cfg.contracts and not cfg.roots:
-            raise ConfigError("no roots or contracts configured (roots:/contracts: in the config file, or "
-                              "MECHTRADE_ROOTS/MECHTRADE_CONTRACTS)")
+            raise InvalidConfig(["roots/contracts: none configured (roots:/contracts: in the config file, or "
+                                 "MECHTRADE_ROOTS/MECHTRADE_CONTRACTS)"])
 
         from ingest.backfill import fetch_into_history
         from ingest.projectx import ProjectXClient
@@ -72,7 +75,8 @@ async def run(args: argparse.Namespace) -> int:
         # A replayed tape is historical: its ticks are never fresh, so the demo skips that check.
         checks = DatabaseChecks(db.database_url(), () if demo_requested(args) else ("ticks",), cfg.contracts,
                                 roots=cfg.roots)
-        runner = await health.serve(cfg.ingest.health_port, metrics, checks.wrap(ingester.status))
+        runner = await health.serve(cfg.ingest.health_port, metrics, checks.wrap(ingester.status),
+                                    cfg.ingest.health_host, "ingest.health_port")
         stack.push_async_callback(runner.cleanup)
 
         stop = asyncio.Event()
@@ -81,8 +85,8 @@ async def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        log.info("ingesting %s from %s into %s; health on :%d", ", ".join(cfg.roots + cfg.contracts),
-                 cfg.gateway.hub_url, db.describe(db.database_url()), runner.bound_port)  # type: ignore[attr-defined]
+        log.info("ingesting %s from %s into %s; health on %s:%d", ", ".join(cfg.roots + cfg.contracts),
+                 cfg.gateway.hub_url, db.describe(db.database_url()), cfg.ingest.health_host, runner.bound_port)
         await ingester.run(stop)
     return 0
 
@@ -95,6 +99,7 @@ async def _start_fake_gateway(stack: AsyncExitStack, cfg: Config, speed: float) 
     return dataclasses.replace(
         cfg,
         gateway=dataclasses.replace(cfg.gateway, rest_url=gw.rest_url, hub_url=gw.hub_url),
+        ingest=dataclasses.replace(cfg.ingest, max_age_s=0.0),  # the replay is of 2025 trades
         roots=("MES",),
         contracts=(),
         credentials=Credentials("demo", "demo-key"),

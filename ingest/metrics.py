@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 
@@ -43,5 +44,15 @@ class Metrics:
                 lines += [f"# HELP {full} {text}", f"# TYPE {full} {kind}"]
                 described.add(name)
             label_text = ",".join(f'{k}="{v}"' for k, v in labels)
-            lines.append(f"{full}{{{label_text}}} {value:g}" if label_text else f"{full} {value:g}")
+            text = _number(value)
+            lines.append(f"{full}{{{label_text}}} {text}" if label_text else f"{full} {text}")
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    """Exact for whole numbers (a counter of 1234567 prints so, not 1.23457e+06); floats in full."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    if math.isnan(value) or math.isinf(value):
+        return {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}[str(value)]
+    return repr(float(value))

@@ -2,16 +2,22 @@
 
 The hub sends ``[contractId, [trade, ...]]`` (sometimes one trade object instead of a list,
 sometimes wrapped in ``{"data": ...}``, sometimes with ``null`` entries). Every bad item is dropped
-and counted by reason; the good ones in the same message survive. Prints carry no id, so identical
-prints within one message get ordinals (``seq`` 0, 1, ...) that keep them apart while a replay of
-the same message maps onto the same keys.
+and counted by reason; the good ones in the same message survive. Items outside the input limits
+(a timestamp implausibly far from the receive time, a price outside the contract's band) are
+dropped the same way, so nothing stored can break a later start.
+
+Prints carry no id, so the key of a tick is the print plus an ordinal ``seq`` among identical
+prints of one *delivery*: an array message is one delivery; trades sent one object per message
+form one delivery while their timestamps do not go back on one connection (:class:`ObjectRuns`).
+Identical prints in one delivery are kept apart (0, 1, ...), while a redelivered message or a
+replay after resubscribing maps onto the keys already stored.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -31,6 +37,39 @@ class Parsed:
     ticks: list[Tick]
     problems: Counter[str]  # reason -> count; reasons are a small fixed set (metric labels)
     detail: str = ""  # the first problem, described, for a (rate-limited) log line
+    single: bool = False  # the payload was one trade object, not an array
+    rejected: list[tuple[str, Any]] = field(default_factory=list)  # (reason, item) outside the input limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a plausible trade looks like. Times are checked against the receive time."""
+
+    max_future_s: float = 300.0  # exchange time ahead of our clock
+    max_age_s: float = 0.0  # exchange time behind our clock; 0: no limit (replays of old data)
+    min_price: Decimal = Decimal("0.000001")
+    max_price: Decimal = Decimal("10000000")
+    price_bands: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # contract id or root
+
+    def band(self, contract_id: str) -> tuple[Decimal, Decimal]:
+        parts = contract_id.split(".")
+        root = parts[3] if len(parts) > 3 else ""
+        return self.price_bands.get(contract_id) or self.price_bands.get(root) or (self.min_price, self.max_price)
+
+    def problem(self, tick: Tick, received_at: float) -> str | None:
+        """The reason ``tick`` is implausible, or None."""
+        delta = tick.ts.timestamp() - received_at
+        if delta > self.max_future_s:
+            return "ts_future"
+        if self.max_age_s and -delta > self.max_age_s:
+            return "ts_too_old"
+        low, high = self.band(tick.contract_id)
+        if not low <= tick.price <= high:
+            return "price_out_of_band"
+        return None
+
+
+NO_LIMITS = Limits(max_future_s=float("inf"))
 
 
 class BadField(ValueError):
@@ -93,7 +132,8 @@ def _one(contract_id: str, item: Any) -> Tick:
     )
 
 
-def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -> Parsed:
+def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str], limits: Limits = NO_LIMITS,
+                        received_at: float = 0.0) -> Parsed:
     """Ticks from the ``arguments`` of one ``GatewayTrade`` invocation, with problems counted."""
     problems: Counter[str] = Counter()
     if not isinstance(arguments, list) or len(arguments) != 2 or not isinstance(arguments[0], str):
@@ -109,6 +149,7 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -
     if not items:
         problems["empty"] += 1
     ticks: list[Tick] = []
+    rejected: list[tuple[str, Any]] = []
     detail = ""
     seen: dict[tuple, int] = {}
     for item in items:
@@ -125,8 +166,40 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str]) -
             problems["bad_number"] += 1
             detail = detail or str(exc)
             continue
+        if (reason := limits.problem(tick, received_at)) is not None:
+            problems[reason] += 1
+            rejected.append((reason, item))
+            detail = detail or f"{reason}: {tick.ts.isoformat()} at {tick.price}"
+            continue
         print_ = tick[1:5]
         seq = seen.get(print_, 0)
         seen[print_] = seq + 1
         ticks.append(tick._replace(seq=seq) if seq else tick)
-    return Parsed(ticks, problems, detail)
+    return Parsed(ticks, problems, detail, single=not isinstance(payload, list), rejected=rejected)
+
+
+class ObjectRuns:
+    """Ordinals for trades sent one object per message, per contract.
+
+    A run is the trades of one connection whose timestamps do not go back. Within a run, identical
+    prints are numbered 0, 1, ...; a timestamp older than the run's newest (a redelivered batch, a
+    replay) or a new connection starts a new run, numbered from 0 again, so a redelivery maps onto
+    the keys already stored. Only the counts at the newest timestamp are kept.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[int, datetime, Counter[tuple]]] = {}
+
+    def number(self, connection: int, tick: Tick) -> Tick:
+        run = self._runs.get(tick.contract_id)
+        if run is None or run[0] != connection or tick.ts != run[1]:
+            run = (connection, tick.ts, Counter())
+            self._runs[tick.contract_id] = run
+        counts = run[2]
+        seq = counts[tick[1:5]]
+        counts[tick[1:5]] += 1
+        return tick._replace(seq=seq) if seq else tick
+
+    def end(self, contract_id: str) -> None:
+        """An array message came: it is a delivery of its own."""
+        self._runs.pop(contract_id, None)

@@ -7,6 +7,11 @@ in ``spill_dir`` and replays them, oldest first, once the database is back. Ever
 idempotent (``ON CONFLICT DO NOTHING``), so a replay after a crash never duplicates a tick. A batch
 the database rejects for its data is retried row by row: good rows are stored, bad ones are
 counted and kept in ``spill_dir/rejected.jsonl``.
+
+Spill lines are flushed and fsynced one batch at a time; a line that cannot be read back (cut short
+by a power loss or a full disk) is moved to ``spill_dir/quarantine.jsonl`` and counted, never fatal.
+If the spill directory itself cannot be written, the oldest batch is dropped, counted, and handed
+to ``on_dropped`` (the ingester records its span as a feed gap): lost, but never silently.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 from collections import deque
@@ -41,6 +47,9 @@ CONNECTION_ERRORS = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+# Worth retrying with backoff: the database is away, starting, refusing us (a wrong password that is
+# being fixed) or our connection broke in a way asyncpg reports as its own error.
+RETRYABLE = (*CONNECTION_ERRORS, asyncpg.PostgresError, asyncpg.InternalClientError)
 
 
 async def _insert(conn: asyncpg.Connection, ticks: Sequence[Tick]) -> int:
@@ -87,27 +96,38 @@ class SpillFiles:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._seq += 1
             self._current = self.directory / f"ticks-{time.time_ns():020d}-{self._seq:04d}.jsonl"
-        with self._current.open("a") as f:
-            f.write(json.dumps([_to_json(t) for t in batch]) + "\n")
-            f.flush()
+        _append_durably(self._current, json.dumps([_to_json(t) for t in batch]) + "\n")
 
     def close_current(self) -> None:
         """The next spill starts a new file (the current one may now be replayed)."""
         self._current = None
 
-    @staticmethod
-    def read(path: Path) -> list[list[Tick]]:
-        batches = []
-        for line in path.read_text().splitlines():
-            if line.strip():
+    def read(self, path: Path) -> tuple[list[list[Tick]], int]:
+        """The batches of a spill file, and how many unreadable lines went to quarantine.jsonl."""
+        batches, bad = [], 0
+        for line in path.read_text(errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
                 batches.append([_from_json(r) for r in json.loads(line)])
-        return batches
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                bad += 1
+                _append_durably(self.directory / "quarantine.jsonl",
+                                json.dumps({"file": path.name, "error": str(exc)[:200], "line": line}) + "\n")
+        return batches, bad
 
     def reject(self, ticks: Sequence[Tick], reason: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / "rejected.jsonl").open("a") as f:
-            for t in ticks:
-                f.write(json.dumps({"tick": _to_json(t), "reason": reason}) + "\n")
+        _append_durably(self.directory / "rejected.jsonl",
+                        "".join(json.dumps({"tick": _to_json(t), "reason": reason}) + "\n" for t in ticks))
+
+
+def _append_durably(path: Path, text: str) -> None:
+    """Append and fsync: once this returns, the text survives a power loss."""
+    with path.open("a") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class TickWriter:
@@ -125,12 +145,15 @@ class TickWriter:
         retry_initial_s: float = 0.2,
         retry_max_s: float = 10.0,
         on_committed: Callable[[Sequence[Tick], float], None] | None = None,
+        on_dropped: Callable[[Sequence[Tick], str], None] | None = None,
     ) -> None:
         self.dsn, self.metrics = dsn, metrics
         self.batch_rows, self.batch_s, self.max_buffered = batch_rows, batch_ms / 1000, max_buffered
         self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
         self.spill = SpillFiles(spill_dir)
-        self.on_committed = on_committed
+        self.on_committed, self.on_dropped = on_committed, on_dropped
+        self.database_error = "not connected yet"
+        self._spill_error_logged = 0.0
         self._buffer: deque[tuple[float, Tick]] = deque()
         self._wake = asyncio.Event()
         self._closing = False
@@ -144,6 +167,8 @@ class TickWriter:
             ("ticks_rejected_total", "counter", "ticks the database refused (kept in rejected.jsonl)"),
             ("ticks_spilled_total", "counter", "ticks parked on disk while the database was away"),
             ("ticks_replayed_total", "counter", "spilled ticks written back"),
+            ("ticks_dropped_total", "counter", "ticks lost because the spill directory failed (inside a gap)"),
+            ("spill_lines_quarantined_total", "counter", "unreadable spill lines moved to quarantine.jsonl"),
             ("db_errors_total", "counter", "failed database writes (connection problems)"),
             ("queue_depth", "gauge", "ticks waiting in memory"),
         ):
@@ -160,12 +185,26 @@ class TickWriter:
         self._buffer.extend((now, t) for t in ticks)
         self.idle.clear()
         while len(self._buffer) > self.max_buffered:
-            batch = [self._buffer.popleft()[1] for _ in range(min(self.batch_rows, len(self._buffer)))]
-            self.spill.write(batch)
-            self.metrics.inc("ticks_spilled_total", len(batch))
+            self._spill([self._buffer.popleft()[1] for _ in range(min(self.batch_rows, len(self._buffer)))])
         self.metrics.set("queue_depth", len(self._buffer))
         if was_empty or len(self._buffer) >= self.batch_rows:
             self._wake.set()
+
+    def _spill(self, batch: list[Tick]) -> None:
+        """Park a batch on disk; if the disk fails, drop it loudly (counted, handed to ``on_dropped``)."""
+        try:
+            self.spill.write(batch)
+        except OSError as exc:
+            self.spill.close_current()
+            self.metrics.inc("ticks_dropped_total", len(batch))
+            if time.monotonic() - self._spill_error_logged > 60:
+                self._spill_error_logged = time.monotonic()
+                log.error("cannot spill to %s (%s): dropping the oldest ticks, recorded as a feed gap",
+                          self.spill.directory, exc)
+            if self.on_dropped:
+                self.on_dropped(batch, "spill failed")
+            return
+        self.metrics.inc("ticks_spilled_total", len(batch))
 
     @property
     def buffered(self) -> int:
@@ -176,14 +215,16 @@ class TickWriter:
     async def run(self) -> None:
         """Write until :meth:`close` is called and everything is stored (or the deadline hits)."""
         delay = self.retry_initial_s
+        await self._drop_connection()  # a restarted run starts afresh
         while True:
             try:
                 if await self._step():
                     delay = self.retry_initial_s
-            except CONNECTION_ERRORS as exc:
+            except RETRYABLE as exc:
                 await self._drop_connection()
+                self.database_error = f"{type(exc).__name__}: {exc}"[:300]
                 if self.database_up or delay == self.retry_initial_s:
-                    log.warning("database unavailable (%s); %d ticks buffered, retrying", type(exc).__name__,
+                    log.warning("database unavailable (%s); %d ticks buffered, retrying", self.database_error,
                                 self.buffered)
                 self.database_up = False
                 self.metrics.inc("db_errors_total")
@@ -241,7 +282,7 @@ class TickWriter:
             self._conn = await asyncpg.connect(self.dsn, timeout=10)
             if not self.database_up:
                 log.info("database connected (%d ticks waiting to be written)", self.buffered)
-            self.database_up = True
+            self.database_up, self.database_error = True, ""
         return self._conn
 
     async def _drop_connection(self) -> None:
@@ -278,11 +319,14 @@ class TickWriter:
         path = self.spill.pending()[0]
         if self.spill._current == path:
             self.spill.close_current()
-        batches = SpillFiles.read(path)
+        batches, bad = self.spill.read(path)
         for batch in batches:
             await self._write(batch)
             self.metrics.inc("ticks_replayed_total", len(batch))
         path.unlink()
+        if bad:
+            self.metrics.inc("spill_lines_quarantined_total", bad)
+            log.error("%s: %d unreadable line(s) moved to quarantine.jsonl", path.name, bad)
         log.info("replayed %d spilled ticks from %s", sum(map(len, batches)), path.name)
 
     def close(self) -> None:
@@ -295,8 +339,7 @@ class TickWriter:
         ticks = [t for _, t in self._buffer]
         self._buffer.clear()
         for i in range(0, len(ticks), self.batch_rows):
-            self.spill.write(ticks[i : i + self.batch_rows])
+            self._spill(ticks[i : i + self.batch_rows])
         self.spill.close_current()
-        self.metrics.inc("ticks_spilled_total", len(ticks))
         self.metrics.set("queue_depth", 0)
         return len(ticks)

@@ -193,9 +193,13 @@ def test_rules_are_data_and_batches_do_not_change_the_outcome(sql: psycopg.Conne
     sql.execute("DELETE FROM internal.coordinator_watermarks")
     assert coordinate(sql, rules)["decisions"] == 5
     assert sorted(decisions(sql), key=str) == sorted(in_one_batch, key=str)
-    # Another coordinator name re-reads everything and adds nothing: the decision key holds.
+    # Another coordinator name reads everything and makes its own decisions (the key includes the
+    # consumer); a second run of it adds nothing.
     assert coordinate(sql, rules, consumer="shadow") | {"through": 0} == {
-        "type": "decisions", "consumer": "shadow", "from": 0, "through": 0, "signals": 5, "decisions": 0}
+        "type": "decisions", "consumer": "shadow", "from": 0, "through": 0, "signals": 5, "decisions": 5}
+    assert coordinate(sql, rules, consumer="shadow")["decisions"] == 0
+    by_consumer = sql.execute("SELECT consumer, count(*) FROM signals.decisions GROUP BY 1 ORDER BY 1").fetchall()
+    assert by_consumer == [("shadow", 5), ("test", 5)]
     watermark = sql.execute("SELECT last_signal_id, batches, signals_read, decisions_made "
                             "FROM internal.coordinator_watermarks WHERE consumer = 'test'").fetchone()
     assert watermark == (u1, 1, 5, 5)

@@ -64,7 +64,7 @@ class Run:
                                       and s.trade not in corrupted(self.gw)))
         await self.until(lambda: not (want - self.stored()))
         await asyncio.wait_for(self.ingester.writer.idle.wait(), 15)
-        await self.until(lambda: not self.ingester.repairer._unrecorded)
+        await self.until(lambda: not self.ingester.gaps.pending)
 
     def stored(self) -> Counter:
         with psycopg.connect(self.dsn) as conn:

@@ -32,7 +32,8 @@ def test_session_token_is_redacted_everywhere(debug_logs: io.StringIO) -> None:
             token = gw.login()
             received: list = []
             feed = HubFeed(gw.hub_url, lambda: asyncio.sleep(0, token), lambda: None, [MES_M25],
-                           received.extend, Metrics(), FeedSettings(check_every_s=0.05))
+                           lambda burst, _connection: received.extend(burst), Metrics(),
+                           FeedSettings(check_every_s=0.05))
             stop = asyncio.Event()
             task = asyncio.create_task(feed.run(stop))
             await gw.wait_for(lambda: any(c.subscriptions for c in gw.connections))

@@ -142,4 +142,4 @@ def test_shutdown_past_its_deadline_parks_the_buffer_on_disk(tmp_path: Path) -> 
         return writer.spill_remaining()
 
     assert asyncio.run(go()) == 25
-    assert sum(len(b) for p in tmp_path.glob("ticks-*.jsonl") for b in SpillFiles.read(p)) == 25
+    assert sum(len(b) for p in tmp_path.glob("ticks-*.jsonl") for b in SpillFiles(tmp_path).read(p)[0]) == 25

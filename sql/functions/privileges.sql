@@ -7,6 +7,10 @@ GRANT SELECT ON market.timeframes TO mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON market.feed_gaps TO mechtrade_ingest;
 REVOKE ALL ON FUNCTION market.latest_tick_time(text) FROM PUBLIC;  -- noqa: CP02
 GRANT EXECUTE ON FUNCTION market.latest_tick_time(text) TO mechtrade_ingest, mechtrade_analyst;
+REVOKE ALL ON FUNCTION market.latest_tick_before(text, timestamptz) FROM PUBLIC;  -- noqa: CP02
+GRANT EXECUTE ON FUNCTION market.latest_tick_before(
+    text, timestamptz
+) TO mechtrade_ingest, mechtrade_analyst;
 GRANT EXECUTE ON FUNCTION market.upsert_history_bars(
     text, text, timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint[]
 ) TO mechtrade_ingest;

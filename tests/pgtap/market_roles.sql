@@ -1,6 +1,6 @@
 -- Who may do what: the ingest role writes ticks and history bars only; analysts only read.
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 
 SELECT table_privs_are(
     'market', 'ticks', 'mechtrade_ingest', ARRAY['INSERT'],
@@ -40,6 +40,20 @@ SELECT lives_ok(
     $$INSERT INTO market.feed_gaps (contract_id, gap_start, gap_end, reason)
       VALUES ('T', '2025-06-02 14:00Z', '2025-06-02 14:05Z', 'test')$$,
     'ingest records a feed gap'
+);
+SELECT is(
+    market.latest_tick_before('T', now() + interval '1 second'), '2025-06-02 14:00Z'::timestamptz,
+    'ingest finds where the tape stored before its start ends'
+);
+SELECT lives_ok(
+    $$INSERT INTO market.feed_gaps (contract_id, gap_start, gap_end, reason, gap_key)
+      VALUES ('T', '2025-06-02 15:00Z', NULL, 'closed', gen_random_uuid())$$,
+    'ingest opens a feed gap the moment the feed drops'
+);
+SELECT lives_ok(
+    $$UPDATE market.feed_gaps SET gap_end = '2025-06-02 15:01Z'
+      WHERE contract_id = 'T' AND gap_end IS NULL$$,
+    'ingest closes it at the first trade after'
 );
 SELECT throws_ok(
     $$UPDATE market.ticks SET size = 2$$, '42501', NULL, 'ingest cannot rewrite ticks'
