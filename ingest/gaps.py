@@ -12,8 +12,6 @@ Its repair fetches, for every configured timeframe, the bars the gap touches int
 they were fetched after the bar closed (a history bar fetched earlier changes nothing). So within
 the history budget (30 requests per 30 s, paced by the REST client):
 
-- a gap overlapping an open gap of the same contract, or touching the same 1m bar, is recorded
-  into it (``outages`` counts them);
 - a timeframe of a gap is fetched once, on the first round after the gap's last bar of it has
   closed, and is then complete (``repaired_timeframes``): 1m minutes after the outage, 1d after
   the daily close;
