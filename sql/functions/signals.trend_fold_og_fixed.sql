@@ -348,7 +348,8 @@ COMMENT ON FUNCTION signals.trend_fold_og_fixed(
 ) IS
 'The baseline trend-start detector (docs/trend-starts.md sections 1-7) over bars given as '
 'arrays of open time, open, high, low, close. p_base: bar number of element 1; elements '
-'before p_start are context already processed, with p_state the detector state after element p_start - 1 (NULL: fresh). '
+'before p_start are context already processed, with p_state the detector state after element '
+'p_start - 1 (NULL: fresh). '
 'Returns the starts (CUS, CDS, CUS_FORCED, CDS_FORCED) in the order they are raised, then one '
 'STATE row; with p_trace every event and the state after every bar. Starts are not yet '
 'deduplicated (section 7 there). Parameters come from signals.trend_profiles via '
