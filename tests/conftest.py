@@ -160,3 +160,16 @@ def sql(db_dsn: str) -> Iterator[psycopg.Connection]:
     """An autocommit psycopg connection to this test's database, for setup and assertions."""
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def own_server() -> Iterator[RootServer]:
+    """A database server of this test's own, to stop and restart (root only)."""
+    if not is_root():
+        skip_or_fail("restarting a server needs our own throw-away server (root only)")
+    server = RootServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -15,7 +15,7 @@ import os
 import signal as signal_module
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 import psycopg
-import pytest
-from conftest import SQL_DIR, skip_or_fail
-from pg_server import RootServer, free_port, is_root
+from conftest import SQL_DIR
+from pg_server import RootServer, free_port
 from tcp_proxy import TcpProxy
 from test_coordinator import T0, h, signal
 
@@ -186,18 +185,6 @@ async def migrated(dsn: str) -> None:
     finally:
         await conn.close()
 
-
-@pytest.fixture
-def own_server() -> Iterator[RootServer]:
-    """A server of this test's own, to restart."""
-    if not is_root():
-        skip_or_fail("restarting a server needs our own throw-away server (root only)")
-    server = RootServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def test_database_restart_loses_and_repeats_nothing(own_server: RootServer) -> None:

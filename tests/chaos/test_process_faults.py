@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from chaos.harness import (REPLAY_FROM, CliIngester, audit, config_file, key_of, play_ours, produced, stored_count,
                            until)
-from conftest import SQL_DIR, skip_or_fail
+from conftest import SQL_DIR
 from ingest import migrate
 from ingest.fake_gateway import FakeGateway
-from pg_server import RootServer, is_root
+from pg_server import RootServer
 
 
 async def settle(gw: FakeGateway, dsn: str, timeout: float = 30.0) -> None:
@@ -67,18 +65,6 @@ def test_kill_9_and_sigterm_lose_nothing_outside_recorded_gaps(db_dsn: str, tmp_
 
     asyncio.run(go())
 
-
-@pytest.fixture
-def own_server() -> Iterator[RootServer]:
-    """A database server of this test's own, to stop and start."""
-    if not is_root():
-        skip_or_fail("restarting a server needs our own throw-away server (root only)")
-    server = RootServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 async def _migrated(dsn: str) -> None:
