@@ -23,11 +23,10 @@ import psycopg
 import pytest
 
 from bar_data import CONTRACT, read_bars
-from conftest import skip_or_fail
+from helpers import skip_or_fail
 from ingest.web.server import ServeError, chart_js_path
 from pg_server import free_port
 
-pytestmark = pytest.mark.db
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_CONTRACT = "CON.F.US.MES.U25"
