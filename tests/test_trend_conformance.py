@@ -17,6 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import trend_reference
+
 DATA = Path(__file__).parent / "data" / "mes"
 CONTRACT = "CON.F.US.MES.M25"
 
@@ -133,11 +135,6 @@ def test_unknown_profile_is_refused(mes: psycopg.Connection) -> None:
 
 
 def reference_starts(timeframe: str, profile: str) -> list[tuple]:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import trend_reference
-
     bars = trend_reference.read_bars(DATA / f"mes_m25_{timeframe}.csv")
     return [
         (bars[s.bar - 1].ts, s.direction, bars[s.bar - 1].l if s.direction == "up" else bars[s.bar - 1].h,
