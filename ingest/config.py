@@ -27,6 +27,8 @@ import yaml
 from ingest import resources
 
 ROLL_RULES = ("gateway", "expiry")
+# The detector profile wherever none is named; in SQL signals.default_profile() (a test keeps them equal).
+DEFAULT_PROFILE = "realtime"
 LOCAL_FILE = Path("config") / "mechtrade.yaml"
 FILE_HELP = "configuration file (default: ./config/mechtrade.yaml if present, else the packaged default)"
 
@@ -93,7 +95,7 @@ class Rule:
     timeframes: tuple[str, ...]
     window: str
     kind: str = "confluence"
-    profile: str = "realtime"
+    profile: str = DEFAULT_PROFILE
     contracts: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
@@ -144,7 +146,7 @@ def _rules(raw: Any) -> tuple[Rule, ...]:
             timeframes=_coerce(item["timeframes"], (), f"{key}.timeframes"),
             window=str(item["window"]),
             kind=str(item.get("kind", "confluence")),
-            profile=str(item.get("profile", "realtime")),
+            profile=str(item.get("profile", DEFAULT_PROFILE)),
             contracts=_coerce(item.get("contracts") or (), (), f"{key}.contracts"),
         )
         if rule.kind not in RULE_KINDS:
