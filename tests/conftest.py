@@ -32,7 +32,7 @@ from pg_server import RootServer, Server, is_root
 DB_FIXTURES = frozenset({"pg_server", "postgresql_proc", "migrated_template", "db_dsn", "empty_db_dsn", "sql",
                          "own_server", "plain_postgres", "starved_server"})
 # MECHTRADE_* variables that tell the tests where their tools are; every other one is cleared per test.
-HARNESS_VARIABLES = frozenset({"MECHTRADE_TEST_DSN", "MECHTRADE_PROJECTX_PY", "MECHTRADE_SCREENSHOT"})
+HARNESS_VARIABLES = frozenset({"MECHTRADE_TEST_DSN", "MECHTRADE_PROJECTX_PY", "MECHTRADE_SCREENSHOT", "MECHTRADE_CHART_JS"})
 
 postgresql_proc = factories.postgresql_proc(
     port=None, postgres_options="-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
