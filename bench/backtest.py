@@ -23,10 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-
-sys.path[:0] = [str(Path(__file__).resolve().parent)]
-
-import trend_scores as ts  # noqa: E402
+import trend_scores as ts
+from scratch import scratch_database_sync
 
 # (row name, contract, timeframe, bars file or the 5m file to aggregate, minutes to aggregate to, label set)
 SERIES = [
@@ -60,28 +58,25 @@ def aggregate(rows: list[dict[str, str]], minutes: int) -> list[dict[str, str]]:
              "volume": str(sum(round(float(r["volume"])) for r in g))} for t, g in sorted(groups.items())]
 
 
-def run(server_dsn: str, scorer: Path, commission: Decimal, slippage: Decimal) -> None:
-    name, dsn = ts.fresh_database(server_dsn, "mechtrade_backtest")
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            for _, contract, timeframe, path, minutes, _ in SERIES:
-                rows = ts.read_rows(path)
-                ts.load_bars(conn, contract, timeframe, aggregate(rows, minutes) if minutes else rows)
-            sets = {s.name: s for s in ts.SETS}
-            out = Path(ts.tempfile.mkdtemp(prefix="trend-backtest-"))
-            lines = []
-            for series, contract, timeframe, _, _, label_set in SERIES:
-                for profile in ts.profiles(conn):
-                    f1 = ts.score_set(conn, scorer, out, profile, sets[label_set]) if label_set else None
-                    delays = [d for (d,) in conn.execute(DELAY_SQL, {"c": contract, "tf": timeframe, "p": profile})]
-                    trades, net, pf, dd, hold = conn.execute(
-                        SUMMARY_SQL, (contract, timeframe, profile, commission, slippage)).fetchone()
-                    lines.append(
-                        f"| {series} | `{profile}` | {f'{f1.hindsight:.3f}' if f1 else '-'} | "
-                        f"{f'{f1.actionable:.3f}' if f1 else '-'} | {statistics.median(delays):g} | {trades} | "
-                        f"{net:,.2f} | {'-' if pf is None else f'{pf:.2f}'} | {dd:,.2f} | {hold:,.2f} |")
-    finally:
-        ts.drop_database(server_dsn, name)
+def run(server_dsn: str | None, scorer: Path, commission: Decimal, slippage: Decimal) -> None:
+    with scratch_database_sync(server_dsn, prefix="mechtrade_backtest") as dsn, \
+            psycopg.connect(dsn, autocommit=True) as conn:
+        for _, contract, timeframe, path, minutes, _ in SERIES:
+            rows = ts.read_rows(path)
+            ts.load_bars(conn, contract, timeframe, aggregate(rows, minutes) if minutes else rows)
+        sets = {s.name: s for s in ts.SETS}
+        out = Path(ts.tempfile.mkdtemp(prefix="trend-backtest-"))
+        lines = []
+        for series, contract, timeframe, _, _, label_set in SERIES:
+            for profile in ts.profiles(conn):
+                f1 = ts.score_set(conn, scorer, out, profile, sets[label_set]) if label_set else None
+                delays = [d for (d,) in conn.execute(DELAY_SQL, {"c": contract, "tf": timeframe, "p": profile})]
+                trades, net, pf, dd, hold = conn.execute(
+                    SUMMARY_SQL, (contract, timeframe, profile, commission, slippage)).fetchone()
+                lines.append(
+                    f"| {series} | `{profile}` | {f'{f1.hindsight:.3f}' if f1 else '-'} | "
+                    f"{f'{f1.actionable:.3f}' if f1 else '-'} | {statistics.median(delays):g} | {trades} | "
+                    f"{net:,.2f} | {'-' if pf is None else f'{pf:.2f}'} | {dd:,.2f} | {hold:,.2f} |")
     print(f"actionable starts traded one contract, up = long, down = short, filled at the next open; "
           f"commission ${commission} a side, slippage {slippage} tick(s) a fill; money in USD\n")
     print("| series | profile | hindsight F1 | actionable F1 | median delay (bars) | trades | net P&L | "
@@ -100,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.scorer.is_file():
         ap.error(f"scoring tool not found: {args.scorer} (give --scorer)")
-    ts.with_server(args.dsn, lambda server_dsn: run(server_dsn, args.scorer, args.commission, args.slippage_ticks))
+    run(args.dsn, args.scorer, args.commission, args.slippage_ticks)
     return 0
 
 

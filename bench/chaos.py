@@ -23,15 +23,13 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import asyncpg
-from scratch import ROOT  # puts the repository and tests/ on sys.path
+from scratch import ROOT, scratch_database  # puts the repository and tests/ on sys.path
 
-from ingest import db, migrate
+from ingest import db
 from ingest.fake_gateway import FakeGateway
 from pg_server import RootServer, is_root
 from tcp_proxy import TcpProxy
@@ -59,25 +57,16 @@ class Target:
     def __init__(self, admin_dsn: str, server: RootServer | None) -> None:
         self.admin_dsn, self.server = admin_dsn, server
 
-    async def database(self) -> str:
-        name = f"mechtrade_chaos_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(self.admin_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        dsn = self.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate.migrate(conn)
-        finally:
-            await conn.close()
-        return dsn
-
 
 async def run_schedule(number: int, target: Target, rng: random.Random, seconds: float, rate: float,
                        workdir: Path) -> tuple[list[str], Audit]:
-    dsn = await target.database()
+    # the jobs run as in production: their load is part of the chaos
+    async with scratch_database(target.admin_dsn, prefix="mechtrade_chaos", pause_jobs=False) as dsn:
+        return await run_schedule_on(dsn, target, rng, seconds, rate, workdir)
+
+
+async def run_schedule_on(dsn: str, target: Target, rng: random.Random, seconds: float, rate: float,
+                          workdir: Path) -> tuple[list[str], Audit]:
     parts = urlsplit(dsn)
     proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).up()
     via_proxy = dsn.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}")

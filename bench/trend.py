@@ -1,9 +1,9 @@
 """Benchmark of the trend-start detector (not a test): SQL full recompute, one incremental job run,
-and the same series through the plain Python implementation (bench/trend_reference.py).
+and the same series through the plain Python implementation (the tests' oracle, tests/trend_reference.py).
 
     .venv/bin/python bench/trend.py [--bars 300000] [--dsn postgresql://.../postgres]
 
-Without --dsn (or MECHTRADE_TEST_DSN) it starts a throw-away PostgreSQL + TimescaleDB server as
+Without --dsn (or MECHTRADE_TEST_DSN, or DATABASE_URL) it starts a throw-away PostgreSQL + TimescaleDB server as
 the test harness does (tests/pg_server.py; needs root). Everything is measured in one run on a
 synthetic 1m random walk on the 0.25 tick, loaded into market.history_bars of a fresh migrated
 database, and printed as one table.
@@ -12,27 +12,19 @@ database, and printed as one table.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import os
 import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import asyncpg
 import psycopg
+from scratch import scratch_database_sync
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-
-import trend_reference  # noqa: E402
-
-from ingest import migrate  # noqa: E402
+import trend_reference
 
 CONTRACT = "BENCH.TREND"
 TICK = Decimal("0.25")
@@ -57,14 +49,6 @@ def synthetic_bars(n: int, seed: int = 7) -> list[trend_reference.Bar]:
     return out
 
 
-async def _migrate(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
 def load(conn: psycopg.Connection, bars: list[trend_reference.Bar]) -> None:
     buf = io.StringIO()
     for b in bars:
@@ -82,13 +66,8 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t0, result
 
 
-def run(server_dsn: str, n: int, profile: str, single_runs: int) -> None:
-    name = f"mechtrade_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = server_dsn.rsplit("/", 1)[0] + "/" + name
-    try:
-        asyncio.run(_migrate(dsn))
+def run(server_dsn: str | None, n: int, profile: str, single_runs: int) -> None:
+    with scratch_database_sync(server_dsn) as dsn:
         bars = synthetic_bars(n + single_runs)
         series, extra = bars[:n], bars[n:]
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -143,16 +122,13 @@ def run(server_dsn: str, n: int, profile: str, single_runs: int) -> None:
               f"  {n / sql_s:>10,.0f} bars/s  ({sql_starts:,} starts)")
         print(f"  SQL fold alone (signals.trend_detect on arrays):            {fold_s:7.2f} s"
               f"  {n / fold_s:>10,.0f} bars/s")
-        print(f"  Python reference (bench/trend_reference.py, Decimal):       {py_s:7.2f} s"
+        print(f"  Python reference (tests/trend_reference.py, Decimal):       {py_s:7.2f} s"
               f"  {n / py_s:>10,.0f} bars/s  ({len(res):,} starts)")
         print(f"  ratio SQL/Python throughput: full recompute {py_s / sql_s:.2f}, fold alone {py_s / fold_s:.2f}")
         print(f"  incremental job, first run over all {n:,} bars (CALL run_job): {first_s:7.2f} s")
         print(f"  incremental job run seeing one new bar (CALL run_job), {len(single)} runs: "
               f"median {statistics.median(single) * 1000:.1f} ms, max {max(single) * 1000:.1f} ms")
         print(f"  incremental signals equal the full recompute: {ok}")
-    finally:
-        with psycopg.connect(server_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,18 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="baseline", choices=sorted(trend_reference.PROFILES))
     ap.add_argument("--single-runs", type=int, default=20, help="incremental runs that each see one new bar")
     ap.add_argument("--dsn", default=os.environ.get("MECHTRADE_TEST_DSN"),
-                    help="server to use (any database on it); default: start a throw-away one")
+                    help="server to use (any database on it); default: DATABASE_URL's, else a throw-away one")
     args = ap.parse_args(argv)
-    if args.dsn:
-        run(args.dsn, args.bars, args.profile, args.single_runs)
-        return 0
-    from pg_server import RootServer
-
-    server = RootServer()
-    try:
-        run(server.start().dsn("postgres"), args.bars, args.profile, args.single_runs)
-    finally:
-        server.stop()
+    run(args.dsn, args.bars, args.profile, args.single_runs)
     return 0
 
 

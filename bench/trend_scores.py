@@ -19,24 +19,18 @@ window, then one Markdown table.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-
-import trend  # noqa: E402
+from scratch import ROOT, scratch_database_sync
 
 # ../shared/tools/ next to the repository (or next to a directory holding it, for a worktree)
 DEFAULT_SCORER = next(
@@ -144,33 +138,15 @@ def profiles(conn: psycopg.Connection) -> list[str]:
     return [p for (p,) in conn.execute("SELECT profile FROM signals.trend_profiles ORDER BY profile")]
 
 
-def fresh_database(server_dsn: str, prefix: str) -> tuple[str, str]:
-    """Create and migrate a throw-away database; returns (its name, its DSN)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = server_dsn.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(trend._migrate(dsn))
-    return name, dsn
-
-
-def drop_database(server_dsn: str, name: str) -> None:
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def delay_text(delays: Counter[int]) -> str:
     return " ".join(f"{d}:{n}" for d, n in sorted(delays.items()))
 
 
-def score(server_dsn: str, scorer: Path, out: Path) -> None:
-    name, dsn = fresh_database(server_dsn, "mechtrade_scores")
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            load_label_sets(conn)
-            results = {(p, s.name): score_set(conn, scorer, out, p, s) for p in profiles(conn) for s in SETS}
-    finally:
-        drop_database(server_dsn, name)
+def score(server_dsn: str | None, scorer: Path, out: Path) -> None:
+    with scratch_database_sync(server_dsn, prefix="mechtrade_scores") as dsn, \
+            psycopg.connect(dsn, autocommit=True) as conn:
+        load_label_sets(conn)
+        results = {(p, s.name): score_set(conn, scorer, out, p, s) for p in profiles(conn) for s in SETS}
     print(f"scorer: {scorer}; actionable = not FORCED and confirmed at most {MAX_DELAY} bars after the start")
     print("delays: bars from start bar to confirming bar -> number of starts, inside each label window\n")
     for (p, s), r in results.items():
@@ -187,20 +163,6 @@ def score(server_dsn: str, scorer: Path, out: Path) -> None:
         print(f"| `{p}` | " + " | ".join(cells) + f" | {med} |")
 
 
-def with_server(dsn: str | None, job) -> None:
-    """Run ``job(server_dsn)`` on ``dsn``, or on a throw-away server started as the tests do."""
-    if dsn:
-        job(dsn)
-        return
-    from pg_server import RootServer
-
-    server = RootServer()
-    try:
-        job(server.start().dsn("postgres"))
-    finally:
-        server.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dsn", default=os.environ.get("MECHTRADE_TEST_DSN"))
@@ -212,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"scoring tool not found: {args.scorer} (give --scorer)")
     out = args.out or Path(tempfile.mkdtemp(prefix="trend-scores-"))
     out.mkdir(parents=True, exist_ok=True)
-    with_server(args.dsn, lambda server_dsn: score(server_dsn, args.scorer, out))
+    score(args.dsn, args.scorer, out)
     return 0
 
 

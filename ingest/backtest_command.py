@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from ingest import db
+from ingest import config, db
 from ingest.plot_command import TIMEFRAMES, _when
 
 log = logging.getLogger("mechtrade.backtest")
@@ -52,7 +52,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--timeframe", required=True, choices=TIMEFRAMES, help="bars the trades are filled on")
     p.add_argument("--from", dest="start", type=_when, metavar="WHEN", help="ISO date or time (UTC if no offset)")
     p.add_argument("--to", dest="end", type=_when, metavar="WHEN", help="ISO date or time, exclusive")
-    p.add_argument("--profile", default="realtime", help="detector profile whose starts are traded (default realtime)")
+    p.add_argument("--profile", default=config.DEFAULT_PROFILE, help="detector profile traded (default %(default)s)")
     p.add_argument("--rule", help="trade the decisions of this coordinator rule instead")
     p.add_argument("--consumer", help="whose decisions, if several coordinators decided for the rule")
     p.add_argument("--commission", type=Decimal, default=Decimal(0), help="USD per contract and side (default 0)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,7 +27,10 @@ import yaml
 
 from ingest import resources
 
+log = logging.getLogger(__name__)
 ROLL_RULES = ("gateway", "expiry")
+# The detector profile wherever none is named; in SQL signals.default_profile() (a test keeps them equal).
+DEFAULT_PROFILE = "realtime"
 LOCAL_FILE = Path("config") / "mechtrade.yaml"
 FILE_HELP = "configuration file (default: ./config/mechtrade.yaml if present, else the packaged default)"
 
@@ -66,7 +70,6 @@ class Ingest:
     shutdown_deadline_s: float = 20.0
     health_port: int = 8080
     health_host: str = "127.0.0.1"
-    repair_timeframe: str = "1m"
     roll_rule: str = "gateway"
     roll_days: int = 8
     roll_next_days: int = 14
@@ -93,13 +96,17 @@ class Rule:
     timeframes: tuple[str, ...]
     window: str
     kind: str = "confluence"
-    profile: str = "realtime"
+    profile: str = DEFAULT_PROFILE
     contracts: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "timeframes": list(self.timeframes), "contracts": list(self.contracts)}
 
 
+# Keys no longer read: a file that still has one loads, with a warning saying why it can go.
+RETIRED_KEYS = {
+    "ingest.repair_timeframe": "feed gaps are repaired in every timeframe of backfill.timeframes",
+}
 DEFAULT_RULES = (Rule("confluence_1h_15m", ("1h", "15m"), "2 hours"),)
 RULE_KINDS = ("confluence",)
 
@@ -144,7 +151,7 @@ def _rules(raw: Any) -> tuple[Rule, ...]:
             timeframes=_coerce(item["timeframes"], (), f"{key}.timeframes"),
             window=str(item["window"]),
             kind=str(item.get("kind", "confluence")),
-            profile=str(item.get("profile", "realtime")),
+            profile=str(item.get("profile", DEFAULT_PROFILE)),
             contracts=_coerce(item.get("contracts") or (), (), f"{key}.contracts"),
         )
         if rule.kind not in RULE_KINDS:
@@ -244,6 +251,9 @@ def _section(cls: type, values: Any, name: str, env: dict[str, str], problems: l
         problems.append(f"{name}: a mapping of keys is needed, not {type(values).__name__} {values!r:.60}")
         values = {}
     known = {f.name for f in dataclasses.fields(cls)}
+    for key in sorted(k for k in values if f"{name}.{k}" in RETIRED_KEYS):
+        log.warning("%s.%s is no longer read (%s): delete it", name, key, RETIRED_KEYS[f"{name}.{key}"])
+        known.add(key)
     if unknown := set(values) - known:
         problems.append(f"{name}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     merged = {}

@@ -53,19 +53,15 @@ WHERE g.finalized_at IS NULL AND g.gap_end IS NOT NULL AND g.contract_id = any($
 ORDER BY g.gap_start
 """
 # Per timeframe: the labels (history_bars.bucket) of the bars holding the span's start and end, and
-# when the last of them closes. A label is the bar's start, but 1d bars are labelled 00:00 UTC of
-# their trading date, which begins at 17:00 Chicago the evening before.
+# when the last of them closes (a daily bar's label is its trading date: market.session_bar_label).
 SPAN_BARS_SQL = """
-SELECT t.timeframe, t.bucket_width, first_bar.label, last_bar.label,
-    market.session_bar_end(t.timeframe, last_bar.label)
+SELECT t.timeframe, t.bucket_width, l.first_bar, l.last_bar, market.session_bar_end(t.timeframe, l.last_bar)
 FROM market.timeframes AS t,
     LATERAL (SELECT time_bucket(t.bucket_width, $2::timestamptz, 'America/Chicago', '2000-01-02 23:00:00+00')
              AS start, time_bucket(t.bucket_width, $3::timestamptz, 'America/Chicago', '2000-01-02 23:00:00+00')
              AS stop) AS b,
-    LATERAL (SELECT CASE WHEN t.timeframe = '1d' THEN ((b.start AT TIME ZONE 'America/Chicago')::date + 1)::timestamp
-             AT TIME ZONE 'UTC' ELSE b.start END AS label) AS first_bar,
-    LATERAL (SELECT CASE WHEN t.timeframe = '1d' THEN ((b.stop AT TIME ZONE 'America/Chicago')::date + 1)::timestamp
-             AT TIME ZONE 'UTC' ELSE b.stop END AS label) AS last_bar
+    LATERAL (SELECT market.session_bar_label(t.timeframe, b.start) AS first_bar,
+             market.session_bar_label(t.timeframe, b.stop) AS last_bar) AS l
 WHERE t.timeframe = any($1::text[])
 """
 

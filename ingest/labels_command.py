@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ingest import db, labels
+from ingest import config, db, labels
 
 log = logging.getLogger("mechtrade.labels")
 
@@ -40,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     score = sub.add_parser("score", help="hindsight and actionable F1 of a profile (signals.score_labels)")
     series(score)
-    score.add_argument("--profile", default="swing", help="detector profile (default swing)")
+    score.add_argument("--profile", default=config.DEFAULT_PROFILE, help="detector profile (default %(default)s)")
     score.add_argument("--author", help="only this author's labels (default: everyone's)")
     score.set_defaults(run=run_score)
 

@@ -22,7 +22,7 @@ from typing import Self
 import asyncpg
 
 from ingest import db
-from ingest.config import Config, Credentials, Ingest, Rule
+from ingest.config import DEFAULT_PROFILE, Config, Credentials, Ingest, Rule
 from ingest.config import Coordinator as CoordinatorSettings
 from ingest.coordinator import Coordinator
 from ingest.fake_gateway import MES_M25, FakeGateway, Tape, load_bars
@@ -35,7 +35,7 @@ from ingest.metrics import Metrics
 from ingest.projectx import ProjectXClient
 
 TIMEFRAMES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
-DEMO_RULE = Rule("confluence_1h_15m", ("1h", "15m"), "2 hours", profile="realtime")
+DEMO_RULE = Rule("confluence_1h_15m", ("1h", "15m"), "2 hours", profile=DEFAULT_PROFILE)
 # A trading day of the recorded MES data: the session opening Sunday 2025-05-11 17:00 CT.
 DAY_START = datetime(2025, 5, 11, 22, tzinfo=UTC)
 DAY_END = datetime(2025, 5, 12, 21, tzinfo=UTC)
@@ -90,7 +90,7 @@ class Pipeline:
     """``async with Pipeline(dsn) as p: await p.step()`` until ``p.done``; then ``await p.drain()``."""
 
     def __init__(self, dsn: str | None, *, contracts: tuple[str, ...] = (MES_M25,), start: datetime = DAY_START,
-                 end: datetime = DAY_END, history_days: int = 5, profile: str = "realtime",
+                 end: datetime = DAY_END, history_days: int = 5, profile: str = DEFAULT_PROFILE,
                  rules: tuple[Rule, ...] = (DEMO_RULE,), spill_dir: Path = Path("spill"),
                  consumer: str = "demo") -> None:
         self.dsn, self.contracts, self.start, self.end = dsn, contracts, start, end

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from ingest.config import DEFAULT_PROFILE
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -76,7 +78,7 @@ class Chart:
 
 
 async def load(conn: asyncpg.Connection, contract_id: str, timeframe: str, start: datetime, end: datetime,
-               profile: str = "realtime") -> Chart:
+               profile: str = DEFAULT_PROFILE) -> Chart:
     """Bars with ``start <= bucket < end``, their trend starts (stored by the series' job, recomputed when no job
     covers it) and the decisions, if the coordinator's table exists."""
     chart = Chart(contract_id, timeframe)

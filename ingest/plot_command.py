@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest import db
+from ingest import config, db
 
 log = logging.getLogger("mechtrade.plot")
 
@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", required=True, type=_when, metavar="WHEN",
                    help="ISO date or time (UTC if no offset)")
     p.add_argument("--to", dest="end", required=True, type=_when, metavar="WHEN", help="ISO date or time, exclusive")
-    p.add_argument("--profile", default="realtime", help="detector profile of the starts (default realtime)")
+    p.add_argument("--profile", default=config.DEFAULT_PROFILE, help="detector profile (default %(default)s)")
     p.add_argument("--out", type=Path, help="PNG file (default <contract>_<timeframe>_<from>_<to>.png)")
     p.set_defaults(run=run)
 

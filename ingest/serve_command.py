@@ -9,7 +9,7 @@ import logging
 import signal
 from pathlib import Path
 
-from ingest import db
+from ingest import config, db
 from ingest.web.server import ServeError, Settings, serve
 
 log = logging.getLogger("mechtrade.serve")
@@ -37,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--author", default=None, help="default author of labels made on the page (default: your user name)")
     p.add_argument("--contract", help="contract shown first (default: the first one with bars)")
     p.add_argument("--timeframe", default="4h", help="timeframe shown first (default 4h)")
-    p.add_argument("--profile", default="swing", help="detector profile shown first (default swing)")
+    p.add_argument("--profile", default=config.DEFAULT_PROFILE, help="profile shown first (default %(default)s)")
     p.add_argument("--chart-js", type=Path, help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 

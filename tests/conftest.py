@@ -15,31 +15,42 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 import psycopg
 import pytest
 from pytest_postgresql import factories
-from pytest_postgresql.janitor import DatabaseJanitor
 
+from helpers import SQL_DIR, fresh_database, janitor, skip_or_fail
 from ingest import migrate, timescale
 from pg_server import RootServer, Server, is_root
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+# Fixtures that reach a database server (a fixture starting a server of its own belongs here): a
+# test using any of them, directly or through another fixture, is marked ``db``, so
+# ``pytest -m "not db"`` runs the rest on a machine without PostgreSQL.
+DB_FIXTURES = frozenset({"pg_server", "postgresql_proc", "migrated_template", "db_dsn", "empty_db_dsn", "sql",
+                         "own_server", "plain_postgres", "starved_server"})
+# MECHTRADE_* variables that tell the tests where their tools are; every other one is cleared per test.
+HARNESS_VARIABLES = frozenset({"MECHTRADE_TEST_DSN", "MECHTRADE_PROJECTX_PY", "MECHTRADE_SCREENSHOT", "MECHTRADE_CHART_JS"})
 
 postgresql_proc = factories.postgresql_proc(
     port=None, postgres_options="-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
 )
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip a test this machine cannot run; under CI=true, fail it instead: CI never skips silently."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(autouse=True)
+def _no_mechtrade_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's shell (or an exported .env) changes no result: no MECHTRADE_* settings in a test."""
+    for name in list(os.environ):
+        if name.startswith("MECHTRADE_") and name not in HARNESS_VARIABLES:
+            monkeypatch.delenv(name)
 
 
 def _unavailable(reason: str) -> None:
@@ -96,12 +107,6 @@ def pg_server(request: pytest.FixtureRequest) -> Server:
     return server
 
 
-def _janitor(server: Server, dbname: str, **kwargs: object) -> DatabaseJanitor:
-    return DatabaseJanitor(
-        user=server.user, host=server.host, port=server.port, password=server.password, dbname=dbname, **kwargs
-    )
-
-
 async def _migrate(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -117,8 +122,8 @@ def migrated_template(pg_server: Server) -> Iterator[str]:
     TimescaleDB starts no job scheduler in template databases, so cloning never finds it busy.
     """
     name = f"mechtrade_tmpl_{uuid.uuid4().hex[:8]}"
-    janitor = _janitor(pg_server, name, as_template=True)
-    janitor.init()
+    template = janitor(pg_server, name, as_template=True)
+    template.init()
     try:
         asyncio.run(_migrate(pg_server.dsn(name)))
         # Nobody may connect to it any more: CREATE DATABASE ... TEMPLATE needs it idle.
@@ -126,19 +131,7 @@ def migrated_template(pg_server: Server) -> Iterator[str]:
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         yield name
     finally:
-        janitor.drop()
-
-
-@contextmanager
-def fresh_database(server: Server, template: str | None = None) -> Iterator[str]:
-    """A new database (a clone of ``template`` if given), dropped afterwards; yields its DSN."""
-    name = f"mechtrade_test_{uuid.uuid4().hex[:10]}"
-    janitor = _janitor(server, name, template_dbname=template)
-    janitor.init()
-    try:
-        yield server.dsn(name)
-    finally:
-        janitor.drop()
+        template.drop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 from bar_data import CONTRACT, Bar, read_bars, ticks_for_bar
-from conftest import fresh_database
+from helpers import fresh_database
 from pg_server import Server
 
 FIVE_MINUTES = timedelta(minutes=5)

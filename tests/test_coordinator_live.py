@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 import psycopg
-from conftest import SQL_DIR
+from helpers import SQL_DIR
 from pg_server import RootServer, free_port
 from tcp_proxy import TcpProxy
 from test_coordinator import T0, h, signal

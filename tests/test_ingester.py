@@ -290,3 +290,24 @@ def test_sigterm_flushes_the_queue(db_dsn: str, tmp_path: Path) -> None:
 
     asyncio.run(go())
 
+
+
+class NoGateway:
+    """A gateway that is never reached: the test below does not start the ingester."""
+
+    async def token(self) -> str:
+        raise AssertionError("not called")
+
+    def invalidate_token(self) -> None:
+        raise AssertionError("not called")
+
+
+@pytest.mark.parametrize("market_open", [True, False])
+def test_health_and_feed_ask_the_injected_market_clock(tmp_path: Path, market_open: bool) -> None:
+    """Hub not connected: unhealthy while the market is open, fine while it is closed, as the injected clock says."""
+    cfg = Config(contracts=(MES_M25,), ingest=Ingest(spill_dir=str(tmp_path)))
+    ingester = Ingester(cfg, None, NoGateway(), no_history, is_market_open=lambda: market_open)
+    ok, reason = ingester.checks()["hub"]
+    assert ok is not market_open
+    assert reason == "not connected (connecting)" + ("" if market_open else "; market closed")
+    assert ingester.feed.market_open() is market_open  # the feed's stale-contract check asks the same clock

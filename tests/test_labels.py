@@ -23,7 +23,6 @@ from bar_data import CONTRACT, DATA, read_bars
 from ingest import labels
 from ingest.cli import main
 
-pytestmark = pytest.mark.db
 
 SCORER = Path(__file__).parent / "tools" / "score_trend_starts.py"
 LABELS_4H = DATA / "mes_m25_4h_labels.csv"

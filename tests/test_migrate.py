@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from ingest import migrate
-from conftest import skip_or_fail
+from helpers import skip_or_fail
 from pg_server import RootServer, Server, free_port, is_root
 from tcp_proxy import TcpProxy
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from conftest import skip_or_fail
+from helpers import skip_or_fail
 
 PGTAP_FILES = sorted((Path(__file__).parent / "pgtap").glob("*.sql"))
 

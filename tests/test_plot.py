@@ -24,7 +24,6 @@ from matplotlib.patches import Rectangle
 from ingest import plot
 from ingest.cli import main
 
-pytestmark = pytest.mark.db
 
 DATA = Path(__file__).parent / "data" / "mes"
 CONTRACT = "CON.F.US.MES.M25"

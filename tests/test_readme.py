@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import fresh_database
+from helpers import fresh_database
 from ingest.cli import main
 from ingest.sqlsplit import split_statements
 from pg_server import Server

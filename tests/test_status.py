@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import fresh_database, skip_or_fail
+from helpers import fresh_database, skip_or_fail
 from ingest import status
 from pg_server import RootServer, Server, free_port, is_root
 

@@ -15,7 +15,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import skip_or_fail
+from helpers import skip_or_fail
 
 from ingest.fake_gateway import MES_M25, FakeGateway
 

@@ -17,6 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import trend_reference
+from ingest.config import DEFAULT_PROFILE
+
 DATA = Path(__file__).parent / "data" / "mes"
 CONTRACT = "CON.F.US.MES.M25"
 
@@ -109,6 +112,21 @@ def test_default_profile_is_realtime(mes: psycopg.Connection) -> None:
     assert default == starts(mes, "4h", "realtime")
 
 
+def test_default_profile_has_one_home(sql: psycopg.Connection) -> None:
+    """signals.default_profile() is the default of every profile argument, and Python's DEFAULT_PROFILE."""
+    assert sql.execute("SELECT signals.default_profile()").fetchone()[0] == DEFAULT_PROFILE
+    assert sql.execute("SELECT count(*) FROM signals.trend_profiles WHERE profile = signals.default_profile()"
+                       ).fetchone()[0] == 1
+    defaults = dict(sql.execute(
+        """SELECT p.oid::regprocedure::text, substring(a.args FROM 'profile text DEFAULT ([^,]*)')
+           FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace,
+               LATERAL (SELECT pg_get_function_arguments(p.oid) AS args) AS a
+           WHERE n.nspname IN ('market', 'signals', 'internal') AND a.args ~ 'profile text DEFAULT'"""
+    ).fetchall())
+    assert len(defaults) >= 8
+    assert set(defaults.values()) == {"signals.default_profile()"}, defaults
+
+
 def test_window_and_unclosed_bars(mes: psycopg.Connection) -> None:
     """from_ts/to_ts cut the series (bar 1 = first bar in the window); a forming bar is never read."""
     cut = mes.execute(
@@ -133,11 +151,6 @@ def test_unknown_profile_is_refused(mes: psycopg.Connection) -> None:
 
 
 def reference_starts(timeframe: str, profile: str) -> list[tuple]:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import trend_reference
-
     bars = trend_reference.read_bars(DATA / f"mes_m25_{timeframe}.csv")
     return [
         (bars[s.bar - 1].ts, s.direction, bars[s.bar - 1].l if s.direction == "up" else bars[s.bar - 1].h,

@@ -23,11 +23,10 @@ import psycopg
 import pytest
 
 from bar_data import CONTRACT, read_bars
-from conftest import skip_or_fail
+from helpers import skip_or_fail
 from ingest.web.server import ServeError, chart_js_path
 from pg_server import free_port
 
-pytestmark = pytest.mark.db
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_CONTRACT = "CON.F.US.MES.U25"
@@ -180,7 +179,7 @@ def test_page_draws_bars_markers_and_hover(db_dsn: str, sql: psycopg.Connection,
         " '{2025-05-06T14:00Z,2025-05-06T14:15Z}', ARRAY[%s, %s]::bigint[], %s, 5580, 'a test decision', 'test')",
         (CONTRACT, signal_id, signal_id, signal_id))
     starts = sql.execute("SELECT start_ts, direction, rule, actionable"
-                         " FROM signals.series_starts(%s, '4h', NULL, NULL)",
+                         " FROM signals.series_starts(%s, '4h', NULL, NULL, 'swing')",
                          (CONTRACT,)).fetchall()
     forced = sum(1 for s in starts if s[2] == "FORCED")
     assert 0 < forced < len(starts)

@@ -21,6 +21,7 @@ import asyncpg
 from aiohttp import web
 
 from ingest import labels
+from ingest.config import DEFAULT_PROFILE
 from ingest.web.live import Live, Watcher
 
 log = logging.getLogger("mechtrade.serve")
@@ -70,7 +71,7 @@ class Settings:
     dsn: str | None
     role: str = "mechtrade_web"
     author: str = "analyst"
-    profile: str = "swing"
+    profile: str = DEFAULT_PROFILE
     contract: str | None = None
     timeframe: str = "4h"
     chart_js: Path | None = None

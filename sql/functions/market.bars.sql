@@ -97,12 +97,11 @@ FROM (
         1 AS preference
     FROM market.bars_4h
     UNION ALL
-    -- The daily bucket opens at 17:00 Chicago; ProjectX labels the bar with the trading
-    -- date (the next calendar day) at 00:00 UTC.
+    -- The daily bucket opens at 17:00 Chicago; ProjectX labels the bar with the trading date.
     SELECT
         contract_id,
         '1d' AS timeframe,
-        ((bucket AT TIME ZONE 'America/Chicago')::date + 1)::timestamp AT TIME ZONE 'UTC' AS bucket,
+        market.session_bar_label('1d', bucket) AS bucket,
         open,
         high,
         low,

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION signals.actionable_starts(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'realtime',
+    profile text DEFAULT signals.default_profile(),
     max_delay integer DEFAULT 3
 ) RETURNS TABLE (
     start_ts timestamptz,

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION signals.backtest(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'realtime',
+    profile text DEFAULT signals.default_profile(),
     rule text DEFAULT NULL,
     consumer text DEFAULT NULL,
     commission numeric DEFAULT 0,

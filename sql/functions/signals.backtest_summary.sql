@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION signals.backtest_summary(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'realtime',
+    profile text DEFAULT signals.default_profile(),
     rule text DEFAULT NULL,
     consumer text DEFAULT NULL,
     commission numeric DEFAULT 0,

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION signals.trend_events(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'realtime'
+    profile text DEFAULT signals.default_profile()
 ) RETURNS TABLE (
     at_bar bigint,
     at_ts timestamptz,

@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION signals.trend_starts(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'realtime'
+    profile text DEFAULT signals.default_profile()
 ) RETURNS TABLE (
     start_ts timestamptz,
     direction text,

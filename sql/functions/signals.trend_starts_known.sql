@@ -4,7 +4,7 @@ CREATE OR REPLACE FUNCTION signals.trend_starts_known(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'swing',
+    profile text DEFAULT signals.default_profile(),
     max_delay_bars integer DEFAULT 3
 ) RETURNS TABLE (
     start_ts timestamptz,

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION signals.trend_states(
     timeframe text,
     from_ts timestamptz,
     to_ts timestamptz,
-    profile text DEFAULT 'realtime'
+    profile text DEFAULT signals.default_profile()
 ) RETURNS TABLE (
     bar bigint,
     bar_ts timestamptz,

@@ -62,6 +62,17 @@ def test_every_kind_of_bad_configuration_is_one_clear_line(tmp_path: Path) -> No
         "not valid YAML at line 3, column 1: expected the node content, but found '<stream end>'")
 
 
+def test_a_retired_key_is_ignored_with_a_warning_and_an_unknown_one_refused(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A configuration copied from an older release still loads; a misspelt key does not."""
+    old = tmp_path / "old.yaml"
+    old.write_text("ingest: {repair_timeframe: 1m, batch_rows: 7}\n")
+    assert config.load(old, env={}).ingest.batch_rows == 7
+    assert "ingest.repair_timeframe is no longer read (feed gaps are repaired in every timeframe of " \
+           "backfill.timeframes): delete it" in caplog.text
+    assert problems_of("ingest: {repair_timeframes: [1m]}", tmp_path) == ["ingest: unknown key(s) repair_timeframes"]
+
+
 def test_the_cli_exits_1_with_the_problems_and_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("ingest: {batch_rows: 0, health_port: 99999}\n")

@@ -15,7 +15,7 @@ import asyncpg
 
 from chaos.harness import (REPLAY_FROM, CliIngester, audit, config_file, key_of, play_ours, produced, stored_count,
                            until)
-from conftest import SQL_DIR
+from helpers import SQL_DIR
 from ingest import migrate
 from ingest.fake_gateway import FakeGateway
 from pg_server import RootServer

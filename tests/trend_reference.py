@@ -4,7 +4,7 @@ This is the executable reading of the spec that the SQL detector (``signals.tren
 checked against, and the Python side of ``bench/trend.py``. It is deliberately plain: one loop,
 bar numbers 1..N, range helpers rescanned (with a cache so long ranges stay linear).
 
-    python bench/trend_reference.py BARS.csv [--profile baseline|variant_b] [--events OUT] [--state OUT]
+    python tests/trend_reference.py BARS.csv [--profile NAME] [--events OUT] [--state OUT]
 
 prints the final start list as CSV (timestamp, direction, price, bar_index, confirmed_at,
 confirmed_at_bar_index, rule_code, rule), the format the scoring tool reads.
