@@ -1,4 +1,4 @@
-"""A straightforward Python implementation of the trend-start detectors (shared/spec/trend-starts.md).
+"""A straightforward Python implementation of the trend-start detectors (docs/trend-starts.md).
 
 This is the executable reading of the spec that the SQL detector (``signals.trend_starts``) is
 checked against, and the Python side of ``bench/trend.py``. It is deliberately plain: one loop,
