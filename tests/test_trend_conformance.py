@@ -1,4 +1,6 @@
-"""The SQL detector reproduces the reference files of the trend-start specification (docs/trend-starts.md; files in tests/data/mes/ogfixed_reference) exactly.
+"""The SQL detector reproduces the reference files of the trend-start specification exactly.
+
+Specification: docs/trend-starts.md; reference files: tests/data/mes/ogfixed_reference.
 
 The real MES 1d and 4h bars go into ``market.history_bars``; ``signals.trend_starts``,
 ``signals.trend_events`` and ``signals.trend_states`` must then give, row for row, the baseline's
