@@ -25,7 +25,7 @@ import asyncpg
 
 from ingest.projectx import MAX_BARS, HistoryBar, ProjectXClient
 
-log = logging.getLogger("mechtrade.backfill")
+log = logging.getLogger(__name__)
 
 EDGE = timedelta(milliseconds=500)  # bar starts are whole seconds: +-0.5 s selects the same bars either way
 

@@ -27,7 +27,7 @@ from ingest.config import ConfigError
 from ingest.config import Coordinator as Settings
 from ingest.metrics import Metrics
 
-log = logging.getLogger("mechtrade.coordinator")
+log = logging.getLogger(__name__)
 
 CHANNEL = "trend_signals_v1"
 BATCH_SQL = "SELECT signals.coordinate($1, $2::jsonb, $3)"

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-log = logging.getLogger("mechtrade.db")
+log = logging.getLogger(__name__)
 
 
 def database_url(explicit: str | None = None) -> str | None:

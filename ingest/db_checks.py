@@ -16,7 +16,7 @@ from typing import Any
 
 from ingest import db, status
 
-log = logging.getLogger("mechtrade.health")
+log = logging.getLogger(__name__)
 
 CHECKS = ("ticks", "trend_jobs")
 Status = Callable[[], tuple[bool, dict[str, Any]]]

@@ -27,7 +27,7 @@ import aiohttp
 
 from ingest.config import Credentials
 
-log = logging.getLogger("mechtrade.projectx")
+log = logging.getLogger(__name__)
 
 MAX_BARS = 20_000
 LOGIN = "Auth/loginKey"

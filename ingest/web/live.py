@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-log = logging.getLogger("mechtrade.serve")
+log = logging.getLogger(__name__)
 
 BARS_CHANNEL = "market_bars_v1"
 SIGNALS_CHANNEL = "trend_signals_v1"

@@ -24,7 +24,7 @@ from ingest import labels
 from ingest.config import DEFAULT_PROFILE
 from ingest.web.live import Live, Watcher
 
-log = logging.getLogger("mechtrade.serve")
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 ROOT = Path(__file__).resolve().parents[2]

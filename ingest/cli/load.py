@@ -26,7 +26,7 @@ from ingest import db
 from ingest.bars import refresh_bars
 from ingest.trades import BadField, parse_timestamp
 
-log = logging.getLogger("mechtrade.load")
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 5000
 SHOWN_PROBLEMS = 5
