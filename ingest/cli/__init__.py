@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 
 from ingest import __version__, db, envfile, logs
 from ingest.cli import (
@@ -23,10 +22,9 @@ from ingest.cli import (
     serve,
     status,
 )
-from ingest.config import ConfigError, InvalidConfig
-from ingest.migrate import MigrationError
+from ingest.config import InvalidConfig
+from ingest.errors import MechtradeError
 from ingest.supervise import Fatal
-from ingest.timescale import TimescaleUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except Fatal as exc:
         log.error("stopped: %s", exc)
         return 1
-    except (MigrationError, TimescaleUnavailable, ConfigError) as exc:
+    except MechtradeError as exc:
         log.error("%s", exc)
         return 2
-    except (OSError, db.asyncpg.PostgresError) as exc:
+    except db.UNAVAILABLE as exc:
         log.error("database error: %s", exc)
         return 2
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

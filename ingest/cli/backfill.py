@@ -12,6 +12,7 @@ from ingest import config, db
 from ingest.backfill import BackfillResult, backfill, utc_text
 from ingest.cli.shared import table, utc_time
 from ingest.config import ConfigError
+from ingest.errors import MechtradeError
 from ingest.projectx import LOGIN, MAX_BARS, GatewayError, ProjectXClient
 from ingest.rolls import RollSettings, resolve_fronts
 
@@ -76,7 +77,7 @@ async def run(args: argparse.Namespace) -> int:
                 try:
                     results.append(await backfill(conn, client, contract_id, timeframe, args.since, until,
                                                   page_limit=page_limit))
-                except (GatewayError, ValueError) as exc:
+                except MechtradeError as exc:
                     log.error("backfill of %s %s failed: %s (run it again to resume)", contract_id, timeframe, exc)
                     failures.append((contract_id, timeframe, str(exc)))
                     if isinstance(exc, GatewayError) and exc.endpoint == LOGIN:

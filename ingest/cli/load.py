@@ -24,6 +24,7 @@ import asyncpg
 
 from ingest import db
 from ingest.bars import refresh_bars
+from ingest.errors import MechtradeError
 from ingest.trades import BadField, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-class LoadError(ValueError):
+class LoadError(MechtradeError):
     """A file or an option cannot be used at all; the message says which and why."""
 
 
