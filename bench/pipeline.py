@@ -1,6 +1,6 @@
 """Benchmark (not a test): how fast does a trade become a bar, a bar a signal, a signal a decision?
 
-Runs the whole pipeline (fake gateway → ingester → trend jobs → coordinator, ``ingest.pipeline``) over
+Runs the whole pipeline (fake gateway → ingester → trend jobs → coordinator, ``ingest.replay_harness``) over
 replayed MES hours, once with 1 contract and once with 10 at once, and prints p50/p99 of:
   1. tick → bar visible: a trade batch leaves the fake gateway → its 1m bar in market.bars shows it
      (for 10 contracts: one batch of each, sent together);
@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 from scratch import scratch_database  # noqa: E402
 
 from ingest import db, migrate  # noqa: E402
-from ingest.pipeline import DAY_START, TIMEFRAMES, Pipeline, contract_ids  # noqa: E402
+from ingest.replay_harness import DAY_START, TIMEFRAMES, ReplayHarness, contract_ids  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,7 +69,7 @@ async def measure(dsn: str, contracts: int, hours: float) -> list[str]:
     progress: list[tuple[float, int]] = []  # (when, coordinator watermark)
     sent_volume: dict[tuple[str, datetime], int] = defaultdict(int)
     with tempfile.TemporaryDirectory() as spill:
-        async with Pipeline(dsn, contracts=ids, end=DAY_START + timedelta(hours=hours), spill_dir=Path(spill),
+        async with ReplayHarness(dsn, contracts=ids, end=DAY_START + timedelta(hours=hours), spill_dir=Path(spill),
                             consumer="bench") as p:
             watcher = asyncio.create_task(watch(p, progress))
             poll = await db.connect(dsn)
@@ -139,7 +139,7 @@ async def run_job(dsn: str, job_id: int) -> float:
         await conn.close()
 
 
-async def watch(p: Pipeline, progress: list[tuple[float, int]]) -> None:
+async def watch(p: ReplayHarness, progress: list[tuple[float, int]]) -> None:
     """Record when the coordinator's watermark moves."""
     seen = p.coordinator.through
     while True:

@@ -39,7 +39,7 @@ from scratch import scratch_database
 
 from ingest.fake_gateway import FakeGateway
 from ingest.fake_gateway.catalog import Contract, default_catalog
-from ingest.pipeline import contract_ids, tapes_for
+from ingest.replay_harness import contract_ids, tapes_for
 
 REPLAY_FROM = "2025-05-13T13:30:00+00:00"  # the cash open of a recorded MES day
 LOGINS = {"keepalive": "soak-key", "silent": "soak-key"}

@@ -23,9 +23,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ingest.projectx import MAX_BARS, HistoryBar, ProjectXClient
+from ingest import db
+from ingest.errors import MechtradeError
+from ingest.projectx import BARS, MAX_BARS, GatewayError, HistoryBar, ProjectXClient
 
-log = logging.getLogger("mechtrade.backfill")
+log = logging.getLogger(__name__)
 
 EDGE = timedelta(milliseconds=500)  # bar starts are whole seconds: +-0.5 s selects the same bars either way
 
@@ -47,7 +49,11 @@ RETURNING pages, bars_received, bars_written
 """
 
 
-class UnknownTimeframe(ValueError):
+class BackfillError(MechtradeError):
+    """A backfill cannot run as asked; the message says why."""
+
+
+class UnknownTimeframe(BackfillError):
     """The timeframe is not in ``market.timeframes``."""
 
 
@@ -88,7 +94,7 @@ async def pages(client: ProjectXClient, contract_id: str, unit: int, unit_number
         for bar in got:
             inside = start <= bar.t and (bar.t <= end if below is None else bar.t < below)
             if inside and page.setdefault(bar.t, bar) != bar:
-                raise ValueError(f"the gateway sent two different {contract_id} bars at {bar.t.isoformat()}")
+                raise GatewayError(BARS, None, f"two different {contract_id} bars at {bar.t.isoformat()}")
         if len(page) < len(got):
             log.warning("%s: dropped %d bars outside the requested window or repeated", contract_id,
                         len(got) - len(page))
@@ -126,7 +132,7 @@ async def backfill(conn: asyncpg.Connection, client: ProjectXClient, contract_id
     """Fetch ``[since, until]`` page by page, newest first, resuming an unfinished run of the same
     contract, timeframe and ``since``; one progress log line per page."""
     if since > until:
-        raise ValueError(f"since {since.isoformat()} is after until {until.isoformat()}")
+        raise BackfillError(f"since {since.isoformat()} is after until {until.isoformat()}")
     unit, unit_number = await gateway_unit(conn, timeframe)
     started = time.monotonic()
     run = await conn.fetchrow(FIND_RUN_SQL, contract_id, timeframe, since)
@@ -184,7 +190,7 @@ async def _record_error(conn: asyncpg.Connection, run_id: int, exc: BaseExceptio
             return  # the connection is mid-statement; the unfinished row says enough
         await conn.execute("UPDATE internal.backfill_runs SET last_error = $2, updated_at = now() WHERE run_id = $1",
                            run_id, reason[:500])
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
+    except db.UNAVAILABLE as err:
         log.debug("could not record the error of backfill run %d: %s", run_id, err)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from datetime import datetime
 
 import asyncpg
+
+from ingest.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,14 @@ async def refresh_bars(conn: asyncpg.Connection, start: datetime, end: datetime,
     """
     loop = asyncio.get_running_loop()
     give_up = loop.time() + deadline_s
-    delay, attempt = 0.05, 0
+    backoff = Backoff(0.05, 1.0)
     while True:
-        attempt += 1
         try:
             await conn.execute("CALL market.refresh_bars($1, $2)", start, end)
-            return attempt
+            return backoff.failures + 1
         except asyncpg.LockNotAvailableError as exc:
+            delay = backoff.next()
             if loop.time() + delay > give_up:
                 raise
             log.debug("refresh of [%s, %s) waits for a concurrent refresh: %s", start, end, exc)
-            await asyncio.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 1.0)
+            await asyncio.sleep(delay)

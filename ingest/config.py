@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ingest import resources
+from ingest.errors import MechtradeError
 
 log = logging.getLogger(__name__)
 ROLL_RULES = ("gateway", "expiry")
@@ -35,7 +36,7 @@ LOCAL_FILE = Path("config") / "mechtrade.yaml"
 FILE_HELP = "configuration file (default: ./config/mechtrade.yaml if present, else the packaged default)"
 
 
-class ConfigError(ValueError):
+class ConfigError(MechtradeError):
     """The configuration is unusable; the message names the key."""
 
 

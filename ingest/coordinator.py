@@ -12,10 +12,8 @@ a bad window) end ``run`` with a ConfigError instead of being retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,13 +24,13 @@ from ingest import db
 from ingest.config import ConfigError
 from ingest.config import Coordinator as Settings
 from ingest.metrics import Metrics
+from ingest.retry import Backoff
+from ingest.waiting import first_set
 
-log = logging.getLogger("mechtrade.coordinator")
+log = logging.getLogger(__name__)
 
 CHANNEL = "trend_signals_v1"
 BATCH_SQL = "SELECT signals.coordinate($1, $2::jsonb, $3)"
-
-DISCONNECTS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class Coordinator:
@@ -76,18 +74,18 @@ class Coordinator:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, serve, and on any failure back off (doubling, with jitter) and start again."""
-        delay = self.settings.reconnect_initial_s
+        backoff = Backoff(self.settings.reconnect_initial_s, self.settings.reconnect_max_s)
         while not stop.is_set():
             batches = self.batches
             try:
                 conn = await asyncio.wait_for(db.connect(self.dsn), self.settings.query_timeout_s)
-            except DISCONNECTS as exc:
-                log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+            except db.UNAVAILABLE as exc:
+                failure = f"database unavailable ({exc}); retrying"
             else:
                 try:
                     await self._serve(conn, stop)
-                except DISCONNECTS as exc:
-                    log.warning("connection lost or batch failed (%s); reconnecting in %.1f s", exc, delay)
+                except db.UNAVAILABLE as exc:
+                    failure = f"connection lost or batch failed ({exc}); reconnecting"
                 finally:
                     conn.terminate()
                     await self._set_connected(False)
@@ -95,9 +93,10 @@ class Coordinator:
                 break
             self.metrics.inc("coordinator_reconnects_total")
             if self.batches > batches:  # that connection did work: the failure is new, start small
-                delay = self.settings.reconnect_initial_s
-            await _wait(stop, delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self.settings.reconnect_max_s)
+                backoff.reset()
+            delay = backoff.next()
+            log.warning("%s in %.1f s", failure, delay)
+            await first_set(stop, timeout=delay)
 
     async def _serve(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
         self._wake.set()  # read the table first: notifications sent while away are gone
@@ -107,7 +106,7 @@ class Coordinator:
         log.info("listening on %s as coordinator %r, %d rule(s)", CHANNEL, self.settings.consumer,
                  len(self.settings.rules))
         while not stop.is_set():
-            await _wait(stop, self.settings.poll_s, self._wake)
+            await first_set(stop, self._wake, timeout=self.settings.poll_s)
             self._wake.clear()
             if conn.is_closed():
                 raise ConnectionError("connection closed")
@@ -143,15 +142,3 @@ class Coordinator:
             self.signals_read += int(result["signals"])
             self._progress.notify_all()
         return int(result["signals"])
-
-
-async def _wait(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> None:
-    """Sleep until ``stop`` (or ``wake``) is set, at most ``timeout`` seconds."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake) if e is not None]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await w

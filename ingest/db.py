@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-log = logging.getLogger("mechtrade.db")
+log = logging.getLogger(__name__)
 
 
 def database_url(explicit: str | None = None) -> str | None:
@@ -28,11 +28,22 @@ def describe(dsn: str | None) -> str:
 
 
 async def connect(dsn: str | None = None, **kwargs: object) -> asyncpg.Connection:
+    """A connection to ``dsn``, else to what :func:`database_url` finds; ``kwargs`` go to ``asyncpg.connect``."""
     return await asyncpg.connect(database_url(dsn), **kwargs)
 
 
-# What a database that is still starting (or not reachable yet) answers; anything else is final.
-NOT_READY = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)
+async def create_pool(dsn: str | None = None, **kwargs: object) -> asyncpg.Pool:
+    """A connection pool, found like :func:`connect`; ``kwargs`` go to ``asyncpg.create_pool``."""
+    return await asyncpg.create_pool(database_url(dsn), **kwargs)
+
+
+# The database is unavailable for now: what a long-running task logs, counts and retries later. Any
+# server error counts (the server may be starting, failing over, or refusing a password being fixed),
+# and so do a lost connection, a timeout and a broken protocol state that asyncpg reports as its own.
+UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+# Narrower, for a one-shot command waiting at start-up (``migrate --wait``): only what a server that is
+# still starting (or not reachable yet) answers; anything else, a wrong password included, is final.
+NOT_READY = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)
 
 
 async def connect_when_ready(dsn: str | None, wait_s: float, retry_s: float = 1.0) -> asyncpg.Connection:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ingest import db, status
 
-log = logging.getLogger("mechtrade.health")
+log = logging.getLogger(__name__)
 
 CHECKS = ("ticks", "trend_jobs")
 Status = Callable[[], tuple[bool, dict[str, Any]]]
@@ -41,7 +41,7 @@ class DatabaseChecks:
                 snap = await status.read(conn, contracts, everything=False)
             finally:
                 await conn.close()
-        except (OSError, asyncio.TimeoutError, db.asyncpg.PostgresError) as exc:
+        except db.UNAVAILABLE as exc:
             self.error = f"could not read the database: {exc}"
             return
         found = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ingest import config
 
-log = logging.getLogger("mechtrade.config")
+log = logging.getLogger(__name__)
 
 # MECHTRADE_* variables read outside the MECHTRADE_<SECTION>_<KEY> scheme.
 OTHER_VARIABLES = frozenset({

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import threading
 import time
@@ -34,6 +33,8 @@ from signalrcore.protocol.json_hub_protocol import JsonHubProtocol
 
 from ingest import hub_socket
 from ingest.metrics import Metrics
+from ingest.retry import Backoff
+from ingest.waiting import first_set
 
 log = logging.getLogger(__name__)
 hub_socket.install()
@@ -242,7 +243,7 @@ class HubFeed:
         self.last_trade[contract_id] = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
-        failures = 0
+        backoff, failures = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s), 0
         while not stop.is_set():
             started = time.monotonic()
             reason = await self._one_connection(stop)
@@ -250,11 +251,9 @@ class HubFeed:
                 break
             lasted = time.monotonic() - started
             failures = 0 if lasted >= self.settings.healthy_after_s else failures + 1
-            delay = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** max(failures - 1, 0))
-            delay *= 0.5 + random.random() / 2  # jitter: never a synchronized storm
+            delay = backoff.delay(max(failures, 1))
             log.info("hub connection ended (%s); reconnecting in %.1f s", reason, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await first_set(stop, timeout=delay)
 
     async def _one_connection(self, stop: asyncio.Event) -> str:
         try:
@@ -329,8 +328,7 @@ class HubFeed:
             await self.on_connected()
         reason = ""
         while not reason:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(conn.closed.wait(), self.settings.check_every_s)
+            await first_set(conn.closed, timeout=self.settings.check_every_s)
             now = time.monotonic()
             if stop.is_set():
                 return "stopping"

@@ -25,7 +25,6 @@ the history budget (30 requests per 30 s, paced by the REST client):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -38,8 +37,10 @@ from typing import Any
 
 import asyncpg
 
+from ingest import db
+from ingest.errors import MechtradeError
 from ingest.metrics import Metrics
-from ingest.supervise import first_set
+from ingest.waiting import first_set
 
 log = logging.getLogger(__name__)
 
@@ -211,20 +212,18 @@ class GapRepairer:
             self.rounds += 1
             self.round_done.set()
             delay = self.interval_s if not self.book.pending else min(self.interval_s, 1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(first_set(self.book.changed, stop), delay)
+            await first_set(self.book.changed, stop, timeout=delay)
         if self.book.pending:
             await asyncio.wait_for(self._connected(self._sync), 5)
 
     async def _connected(self, work: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
         try:
-            conn = await asyncpg.connect(self.dsn, timeout=10)
+            conn = await db.connect(self.dsn, timeout=10)
             try:
                 await work(conn)
             finally:
                 await conn.close()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
-                TimeoutError) as exc:
+        except db.UNAVAILABLE as exc:
             self.metrics.inc("gap_repair_errors_total")
             log.warning("gap round failed (%s: %s); %d gap entries wait, will retry", type(exc).__name__, exc,
                         len(self.book.pending))
@@ -247,7 +246,7 @@ class GapRepairer:
             for first, last, gap_ids in coalesce(ranges, width[timeframe]):
                 try:
                     await self._repair(conn, contract_id, timeframe, first, last, gap_ids, fetched_at)
-                except (RuntimeError, ValueError) as exc:  # the gateway failed (GatewayError) or sent nonsense
+                except MechtradeError as exc:  # the gateway failed or sent nonsense (GatewayError)
                     self.metrics.inc("gap_repair_errors_total")
                     log.warning("repair of gaps %s on %s, %s failed (%s); will retry next round",
                                 gap_ids, contract_id, timeframe, exc)

@@ -29,8 +29,9 @@ from ingest.gaps import FetchBars, Gap, GapBook, GapRepairer
 from ingest.metrics import Metrics
 from ingest.rolls import Roller, RollSettings, SearchContracts
 from ingest.session import market_open
-from ingest.supervise import Supervisor, first_set
+from ingest.supervise import Supervisor
 from ingest.trades import Limits, ObjectRuns, Tick, parse_gateway_trade
+from ingest.waiting import first_set
 from ingest.writer import TickWriter
 
 log = logging.getLogger(__name__)
@@ -207,8 +208,7 @@ class Ingester:
         """The feed, once the roots' contracts are known (at most ``ROOTS_WAIT_S``), so its first connection
         subscribes them."""
         if self.roller is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(first_set(self.roller.checked, stop), ROOTS_WAIT_S)
+            await first_set(self.roller.checked, stop, timeout=ROOTS_WAIT_S)
         await self.feed.run(stop)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -16,13 +16,15 @@ from typing import Iterable
 
 import asyncpg
 
+from ingest.errors import MechtradeError
+
 TIMESTAMP_COLUMNS = ("timestamp", "date", "ts", "time")
 DIRECTION_COLUMNS = ("direction", "trend_start_type", "trend_type", "type", "signal_type")
 UP_WORDS = {"up", "u", "uptrend", "uptrendstart", "uptrend_start", "cus", "long", "buy"}
 DOWN_WORDS = {"down", "d", "downtrend", "downtrendstart", "downtrend_start", "cds", "short", "sell"}
 
 
-class LabelError(ValueError):
+class LabelError(MechtradeError):
     """A label file or a label request is unusable; the message says where."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from ingest import resources, timescale
+from ingest.errors import MechtradeError
 from ingest.sqlsplit import split_statements
 from ingest.status import slot_problems
 
@@ -31,7 +32,7 @@ ORDER_FILE = "order.txt"
 LOCK_KEY = 0x6D656368
 
 
-class MigrationError(RuntimeError):
+class MigrationError(MechtradeError):
     """A migration cannot proceed; the message names the file and what to do."""
 
 

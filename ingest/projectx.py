@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,8 +25,10 @@ from typing import Any
 import aiohttp
 
 from ingest.config import Credentials
+from ingest.errors import MechtradeError
+from ingest.retry import Backoff
 
-log = logging.getLogger("mechtrade.projectx")
+log = logging.getLogger(__name__)
 
 MAX_BARS = 20_000
 LOGIN = "Auth/loginKey"
@@ -48,7 +49,7 @@ LOGIN_HINTS = {3: "check PROJECTX_USERNAME and PROJECTX_API_KEY", 1: "check PROJ
                9: "the account has no API subscription", 10: "API-key login is disabled for this account"}
 
 
-class GatewayError(RuntimeError):
+class GatewayError(MechtradeError):
     """A call failed for good: a business error (``error_code``), an HTTP status, or retries exhausted."""
 
     def __init__(self, endpoint: str, error_code: int | None, message: str | None = None, *,
@@ -205,7 +206,7 @@ class ProjectXClient:
         self._token_at = 0.0  # clock() when the current token was obtained
         self._token_exp: float | None = None
         self._token_lock = asyncio.Lock()
-        self._rng = random.Random()
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)
         self.stats = {"requests": 0, "retries": 0, "logins": 0, "validations": 0, "throttled": 0}
 
     async def __aenter__(self) -> ProjectXClient:
@@ -346,7 +347,7 @@ class ProjectXClient:
             except _Retry as retry:
                 if attempt >= self.max_attempts:
                     raise GatewayError(endpoint, None, f"gave up after {attempt} attempts; last: {retry.reason}")
-                delay = self._backoff(attempt) if retry.delay is None else retry.delay
+                delay = self._backoff.delay(attempt) if retry.delay is None else retry.delay
                 self.stats["retries"] += 1
                 log.warning("%s: %s; retry %d of %d in %.2f s", endpoint, retry.reason, attempt,
                             self.max_attempts - 1, delay)
@@ -396,11 +397,6 @@ class ProjectXClient:
             raise GatewayError(endpoint, code if isinstance(code, int) else None,
                                message if isinstance(message, str) else None)
         return data
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter in its upper half."""
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1))
-        return ceiling * (0.5 + self._rng.random() / 2)
 
 
 def _problem(text: str) -> str | None:

@@ -21,8 +21,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from ingest import db
 from ingest.metrics import Metrics
-from ingest.projectx import Contract
+from ingest.projectx import Contract, GatewayError
+from ingest.waiting import first_set
 
 log = logging.getLogger(__name__)
 
@@ -108,19 +110,17 @@ class Roller:
                         await self._load(conn)
                         loaded = True
                     await self.check(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, RuntimeError) as exc:
+            except db.UNAVAILABLE as exc:
                 self.metrics.inc("contract_check_errors_total")
                 log.warning("contract check failed (%s); will retry", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.check_s if loaded else
-                                       min(self.settings.check_s, 5.0))
-        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            await first_set(stop, timeout=self.settings.check_s if loaded else min(self.settings.check_s, 5.0))
+        with contextlib.suppress(*db.UNAVAILABLE):
             async with self._connection() as conn:
                 await conn.execute("SELECT internal.note_contract_ticks($1::text[])", list(self.streamed[0]))
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        conn = await asyncpg.connect(self.dsn, timeout=10)
+        conn = await db.connect(self.dsn, timeout=10)
         try:
             yield conn
         finally:
@@ -145,7 +145,7 @@ class Roller:
         for root in self.roots:
             try:
                 found = [c for c in await self.search(root) if root_of(c.id) == root]
-            except RuntimeError as exc:  # GatewayError: keep streaming what we have
+            except GatewayError as exc:  # keep streaming what we have
                 self.metrics.inc("contract_check_errors_total")
                 log.warning("contract search for %s failed (%s); keeping %s", root, exc, self.front.get(root))
                 found = []

@@ -10,19 +10,20 @@ exits non-zero and the platform restarts the service. Each task's state is one n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ingest.errors import MechtradeError
 from ingest.metrics import Metrics
+from ingest.retry import Backoff
+from ingest.waiting import first_set
 
 log = logging.getLogger(__name__)
 
 
-class Fatal(RuntimeError):
+class Fatal(MechtradeError):
     """An error no restart can cure (bad configuration, a broken install): end the process."""
 
 
@@ -73,7 +74,8 @@ class Supervisor:
             raise self.fatal
 
     async def _keep(self, name: str) -> None:
-        (factory, stop), state, delay = self._factories[name], self.states[name], self.backoff_initial_s
+        (factory, stop), state = self._factories[name], self.states[name]
+        backoff = Backoff(self.backoff_initial_s, self.backoff_max_s)
         in_a_row = 0
         while True:
             started = time.monotonic()
@@ -105,11 +107,8 @@ class Supervisor:
             state.restarts += 1
             self.metrics.inc("task_restarts_total", task=name)
             if healthy_run:
-                delay = self.backoff_initial_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.backoff_max_s)
-            if stop.is_set():
+                backoff.reset()
+            if await first_set(stop, timeout=backoff.next()):
                 return
 
     def _give_up(self, state: TaskState, exc: Fatal) -> None:
@@ -121,13 +120,3 @@ class Supervisor:
     def _down(self, state: TaskState, error: str) -> None:
         state.running, state.last_error = False, error[:300]
         self.metrics.set("task_up", 0, task=state.name)
-
-
-async def first_set(*events: asyncio.Event) -> None:
-    """Wait until any of ``events`` is set."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

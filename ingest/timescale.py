@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from ingest.errors import MechtradeError
 
-class TimescaleUnavailable(RuntimeError):
+
+class TimescaleUnavailable(MechtradeError):
     """The server lacks TimescaleDB or its Community (TSL) features; the message says which."""
 
 

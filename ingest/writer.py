@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,26 +29,15 @@ from pathlib import Path
 
 import asyncpg
 
+from ingest import db
 from ingest.metrics import Metrics
+from ingest.retry import Backoff
 from ingest.trades import Tick
 
 log = logging.getLogger(__name__)
 
 INSERT_SQL = "SELECT market.insert_ticks($1, $2, $3, $4, $5, $6)"
 TICK_COLUMNS = ["contract_id", "ts", "price", "size", "side", "seq"]
-CONNECTION_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-)
-# Worth retrying with backoff: the database is away, starting, refusing us (a wrong password that is
-# being fixed) or our connection broke in a way asyncpg reports as its own error.
-RETRYABLE = (*CONNECTION_ERRORS, asyncpg.PostgresError, asyncpg.InternalClientError)
 
 
 async def _insert(conn: asyncpg.Connection, ticks: Sequence[Tick]) -> int:
@@ -214,23 +202,22 @@ class TickWriter:
 
     async def run(self) -> None:
         """Write until :meth:`close` is called and everything is stored (or the deadline hits)."""
-        delay = self.retry_initial_s
+        backoff = Backoff(self.retry_initial_s, self.retry_max_s)
         await self._drop_connection()  # a restarted run starts afresh
         while True:
             try:
                 if await self._step():
-                    delay = self.retry_initial_s
-            except RETRYABLE as exc:
+                    backoff.reset()
+            except db.UNAVAILABLE as exc:  # retried with backoff
                 await self._drop_connection()
                 self.database_error = f"{type(exc).__name__}: {exc}"[:300]
-                if self.database_up or delay == self.retry_initial_s:
+                if self.database_up or not backoff.failures:
                     log.warning("database unavailable (%s); %d ticks buffered, retrying", self.database_error,
                                 self.buffered)
                 self.database_up = False
                 self.metrics.inc("db_errors_total")
                 self.spill.close_current()
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self.retry_max_s)
+                await asyncio.sleep(backoff.next())
             if self._closing and not self._buffer and not self.spill.pending():
                 break
         await self._drop_connection()
@@ -279,7 +266,7 @@ class TickWriter:
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn, timeout=10)
+            self._conn = await db.connect(self.dsn, timeout=10)
             if not self.database_up:
                 log.info("database connected (%d ticks waiting to be written)", self.buffered)
             self.database_up, self.database_error = True, ""

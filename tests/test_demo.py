@@ -12,7 +12,7 @@ import pytest
 from ingest.cli import main
 from ingest.fake_gateway import load_bars
 from ingest.fake_gateway.bars import aggregate
-from ingest.pipeline import DAY_START
+from ingest.replay_harness import DAY_START
 
 
 def test_a_short_demo_summary_matches_the_database(db_dsn: str, sql: psycopg.Connection,

@@ -22,7 +22,7 @@ from ingest.fake_gateway import MES_M25, FakeGateway
 from ingest.feed import FeedSettings
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
-from ingest.pipeline import DemoTokens, no_history
+from ingest.replay_harness import DemoTokens, no_history
 from tcp_proxy import TcpProxy
 
 FAST = FeedSettings(handshake_timeout_s=2.0, subscribe_timeout_s=2.0, server_silence_s=1.0, stale_feed_s=1.5,

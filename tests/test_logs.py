@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import logging
+import pkgutil
 from collections.abc import Iterator
 
 import pytest
 
+import ingest
 from ingest import logs
 from ingest.fake_gateway import MES_M25, FakeGateway
 from ingest.feed import FeedSettings, HubFeed
@@ -55,3 +58,24 @@ def test_redact_covers_urls_headers_and_keys() -> None:
     assert logs.redact("wss://h/hubs/market?access_token=abc.def&x=1") == "wss://h/hubs/market?access_token=[redacted]&x=1"
     assert "k3y" not in logs.redact('{"userName": "u", "apiKey": "k3y"}')
     assert "xyz" not in logs.redact("Authorization: Bearer xyz")
+
+
+def test_every_module_logs_under_its_own_name_and_on_railway_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One logger tree (``ingest.*``, named by ``__name__``), all of it routed by ``logs.configure``."""
+    monkeypatch.delenv("MECHTRADE_LOG_FORMAT", raising=False)
+    monkeypatch.setenv("RAILWAY_ENVIRONMENT", "production")
+    out = io.StringIO()
+    logs.configure("INFO", None, stream=out)
+    try:
+        names = [info.name for info in pkgutil.walk_packages(ingest.__path__, "ingest.")
+                 if not info.name.endswith(".__main__")]
+        loggers = {name: module.log for name in names
+                   if isinstance(getattr(module := importlib.import_module(name), "log", None), logging.Logger)}
+        assert {"ingest.cli", "ingest.cli.migrate", "ingest.feed", "ingest.web.server"} <= set(loggers)
+        for name, log in loggers.items():
+            assert log.name == name
+            log.info("hello from %s", name)
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["logger"], line["msg"]) for line in lines] == [(n, f"hello from {n}") for n in loggers]

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from ingest.fake_gateway import MES_M25
-from ingest.pipeline import DEMO_RULE, Pipeline
+from ingest.replay_harness import DEMO_RULE, ReplayHarness
 
 WINDOW = timedelta(hours=2)
 assert DEMO_RULE.window == "2 hours"
@@ -72,8 +72,8 @@ def rule_applied(sql: psycopg.Connection) -> set[tuple]:
 
 def test_a_day_of_trades_gives_the_recomputed_signals_and_the_rule_decisions(
         db_dsn: str, sql: psycopg.Connection, tmp_path: Path) -> None:
-    async def go() -> Pipeline:
-        async with Pipeline(db_dsn, spill_dir=tmp_path / "spill") as p:
+    async def go() -> ReplayHarness:
+        async with ReplayHarness(db_dsn, spill_dir=tmp_path / "spill") as p:
             await p.run()
             return p
 

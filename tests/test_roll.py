@@ -20,7 +20,7 @@ from ingest.fake_gateway import MES_M25, MES_U25, BackgroundGateway, FakeGateway
 from ingest.fake_gateway.tape import TICKS
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
-from ingest.pipeline import no_history
+from ingest.replay_harness import no_history
 from ingest.projectx import ProjectXClient
 
 ROLL_AT = datetime(2025, 5, 13, 14, tzinfo=UTC)

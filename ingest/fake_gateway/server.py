@@ -23,7 +23,7 @@ from ingest.fake_gateway.rest import RestApi, RestCall, RestFault
 from ingest.fake_gateway.tape import TICKS, Tape, Trade, default_tape, format_ticks
 from ingest.fake_gateway.tokens import Clock, TokenIssuer, user_of
 
-log = logging.getLogger("mechtrade.fake_gateway")
+log = logging.getLogger(__name__)
 DEFAULT_REPLAY_FROM = "2025-05-13T13:30:00+00:00"
 
 

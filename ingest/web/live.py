@@ -17,7 +17,10 @@ from typing import Any
 
 import asyncpg
 
-log = logging.getLogger("mechtrade.serve")
+from ingest import db
+from ingest.waiting import first_set
+
+log = logging.getLogger(__name__)
 
 BARS_CHANNEL = "market_bars_v1"
 SIGNALS_CHANNEL = "trend_signals_v1"
@@ -91,7 +94,7 @@ class Live:
             while True:
                 try:
                     await self._listen()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except db.UNAVAILABLE as exc:
                     log.warning("live updates interrupted (%s); reconnecting in %.0f s", exc, self.reconnect_s)
                 self.connected = False
                 await asyncio.sleep(self.reconnect_s)
@@ -110,11 +113,8 @@ class Live:
             # Whatever happened while we were away: the pages reload, and bars are read again.
             self._broadcast("resync", {})
             self._bars_changed.set()
-            while not lost.is_set():
-                try:
-                    await asyncio.wait_for(lost.wait(), 10)
-                except TimeoutError:
-                    await conn.fetchval("SELECT 1")  # notices a dead connection
+            while not await first_set(lost, timeout=10):
+                await conn.fetchval("SELECT 1")  # notices a dead connection
         finally:
             await conn.close(timeout=2)
 
@@ -124,7 +124,7 @@ class Live:
             self._bars_changed.clear()
             try:
                 await self._push_bars()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except db.UNAVAILABLE as exc:
                 log.warning("could not read changed bars: %s", exc)
             await asyncio.sleep(self.min_interval_s)
 

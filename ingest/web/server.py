@@ -20,11 +20,12 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from ingest import labels
+from ingest import db, labels
 from ingest.config import DEFAULT_PROFILE
+from ingest.errors import MechtradeError
 from ingest.web.live import Live, Watcher
 
-log = logging.getLogger("mechtrade.serve")
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +78,7 @@ class Settings:
     chart_js: Path | None = None
 
 
-class ServeError(RuntimeError):
+class ServeError(MechtradeError):
     """The server cannot start; the message says what to do."""
 
 
@@ -132,7 +133,7 @@ class ChartServer:
                                  f"user: GRANT {self.settings.role} TO <user>;") from None
 
     async def _connect(self) -> asyncpg.Connection:
-        conn = await asyncpg.connect(self.settings.dsn)
+        conn = await db.connect(self.settings.dsn)
         try:
             await self._set_role(conn)
         except ServeError:
@@ -141,7 +142,7 @@ class ChartServer:
         return conn
 
     async def start(self, app: web.Application) -> None:
-        self.pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=4, init=self._set_role)
+        self.pool = await db.create_pool(self.settings.dsn, min_size=1, max_size=4, init=self._set_role)
         self._live_task = asyncio.create_task(self.live.run())
 
     async def stop(self, app: web.Application) -> None:

@@ -29,7 +29,7 @@ from ingest.fake_gateway import MES_M25, FakeGateway
 from ingest.feed import FeedSettings
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
-from ingest.pipeline import DemoTokens, no_history
+from ingest.replay_harness import DemoTokens, no_history
 
 Key = tuple[datetime, Decimal, int, int]
 REPLAY_FROM = "2025-04-28T13:30:00+00:00"  # two weeks of tape ahead: ~20,000 trades to stream

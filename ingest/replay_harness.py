@@ -1,5 +1,7 @@
-"""The whole pipeline in one process, on a replayed market clock: fake gateway → ingester → trend jobs
-→ coordinator. Used by ``mechtrade demo``, the end-to-end test and ``bench/pipeline.py``.
+"""The demo's replay harness: the whole product in one process on a replayed market clock (fake gateway →
+ingester → trend jobs → coordinator). Not the production path: ``mechtrade ingest`` and ``mechtrade
+coordinate`` run separately, and TimescaleDB schedules the jobs. Used by ``mechtrade demo``, the
+end-to-end test and ``bench/pipeline.py``.
 
 The replay is historical, so every bar of it closed long ago as far as ``market.bars.is_closed`` is
 concerned. The clock therefore advances in steps of the smallest detector timeframe: all trades up
@@ -86,8 +88,8 @@ class Step:
     new_signals: list[asyncpg.Record] = field(default_factory=list)
 
 
-class Pipeline:
-    """``async with Pipeline(dsn) as p: await p.step()`` until ``p.done``; then ``await p.drain()``."""
+class ReplayHarness:
+    """``async with ReplayHarness(dsn) as p: await p.step()`` until ``p.done``; then ``await p.drain()``."""
 
     def __init__(self, dsn: str | None, *, contracts: tuple[str, ...] = (MES_M25,), start: datetime = DAY_START,
                  end: datetime = DAY_END, history_days: int = 5, profile: str = DEFAULT_PROFILE,

@@ -14,12 +14,13 @@ from typing import TextIO
 
 import asyncpg
 
-from ingest import backtest_command, db, migrate
-from ingest.pipeline import DAY_END, DAY_START, DEMO_RULE, Pipeline, Step
+from ingest import db, migrate
+from ingest.cli.backtest import format_summary
+from ingest.cli.shared import TIMEFRAMES
+from ingest.replay_harness import DAY_END, DAY_START, DEMO_RULE, ReplayHarness, Step
 
-log = logging.getLogger("mechtrade.demo")
+log = logging.getLogger(__name__)
 
-BAR_TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 BACKTEST_TIMEFRAME = "15m"  # the demo rule's fastest timeframe: its decisions are filled on these bars
 DESCRIPTION = f"""\
 Run everything in one process against the configured database (migrated first if needed): a local
@@ -53,7 +54,7 @@ class Summary:
     backtest: str = ""  # signals.backtest_summary of the demo rule's decisions, as a table
 
     def lines(self) -> list[str]:
-        bars = "  ".join(f"{tf} {self.bars.get(tf, 0)}" for tf in BAR_TIMEFRAMES)
+        bars = "  ".join(f"{tf} {self.bars.get(tf, 0)}" for tf in TIMEFRAMES)
         return [f"replayed   {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC",
                 f"ticks      {self.ticks}", f"bars       {bars}  (closed)",
                 f"signals    {self.signals} ({self.live_signals} confirmed during the replay)",
@@ -111,7 +112,7 @@ class View:
         width = 30
         rows = [(f"\x1b[1mmechtrade demo\x1b[0m  MES replay  {self.at:%Y-%m-%d %H:%M} UTC  "
                  f"[{'#' * round(done * width):<{width}}] {done:4.0%}"),
-                f"ticks {self.ticks}   bars " + "  ".join(f"{tf} {self.counts.get(tf, 0)}" for tf in BAR_TIMEFRAMES),
+                f"ticks {self.ticks}   bars " + "  ".join(f"{tf} {self.counts.get(tf, 0)}" for tf in TIMEFRAMES),
                 "", "\x1b[1mlatest 15m bars\x1b[0m"]
         rows += [f"  {b['bucket']:%H:%M}  O {b['open']:>9}  H {b['high']:>9}  L {b['low']:>9}  C {b['close']:>9}  "
                  f"V {b['volume']:>6}" for b in self.bars[-5:]]
@@ -160,7 +161,7 @@ async def demo(dsn: str | None, *, speed: float = 600.0, hours: float = 23.0, du
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration if duration else None
     with tempfile.TemporaryDirectory(prefix="mechtrade-demo-") as spill:
-        async with Pipeline(dsn, end=end, spill_dir=Path(spill)) as p:
+        async with ReplayHarness(dsn, end=end, spill_dir=Path(spill)) as p:
             first_signal = p.last_signal_id
             seen = first_decision
             due = loop.time()
@@ -179,10 +180,10 @@ async def demo(dsn: str | None, *, speed: float = 600.0, hours: float = 23.0, du
                 p.contracts[0], BACKTEST_TIMEFRAME, p.clock, DEMO_RULE.name, p.coordinator.settings.consumer)
             return Summary(DAY_START, p.clock, p.played, counts, signals, len(view.decisions) + view.warmup_decisions,
                            len(view.signals), len(view.decisions),
-                           backtest_command.format_summary(backtest) if backtest else "")
+                           format_summary(backtest) if backtest else "")
 
 
-async def _show(p: Pipeline, view: View, step: Step | None, seen: int) -> int:
+async def _show(p: ReplayHarness, view: View, step: Step | None, seen: int) -> int:
     """Read what is new since ``seen`` (decisions) and up to the clock (bars) into the view."""
     decisions = await p.conn.fetch(
         "SELECT d.*, s.confirmed_at AS trigger_confirmed_at FROM signals.decisions AS d"

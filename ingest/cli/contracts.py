@@ -7,9 +7,10 @@ import logging
 from pathlib import Path
 
 from ingest import config
+from ingest.cli import shared
 from ingest.projectx import Contract, GatewayError, ProjectXClient
 
-log = logging.getLogger("mechtrade.contracts")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Search the gateway's contracts by id, name or description (at most 20 results) and print
@@ -49,5 +50,4 @@ def table(contracts: list[Contract]) -> str:
     rows = [("", "id", "name", "description", "tick size", "tick value")]
     rows += [("*" if c.active else "", c.id, c.name, c.description, f"{c.tick_size.normalize():f}",
               f"{c.tick_value.normalize():f}") for c in contracts]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(shared.table(rows))

@@ -14,7 +14,7 @@ from ingest.coordinator import CHANNEL, Coordinator
 from ingest.db_checks import DatabaseChecks
 from ingest.metrics import Metrics
 
-log = logging.getLogger("mechtrade.coordinate")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = f"""\
 Combine trend starts (signals.detected_signals) into trading decisions (signals.decisions) by the

@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 
 from ingest import config, db
-from ingest.plot_command import TIMEFRAMES, _when
+from ingest.cli.shared import TIMEFRAMES, utc_time
 
-log = logging.getLogger("mechtrade.backtest")
+log = logging.getLogger(__name__)
 
 ARGS = ("$1, $2, $3, $4, profile => $5, rule => $6, consumer => $7, commission => $8, slippage_ticks => $9,"
         " max_delay => $10")
@@ -50,8 +50,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--contract", required=True, help="contract id, e.g. CON.F.US.MES.M25")
     p.add_argument("--timeframe", required=True, choices=TIMEFRAMES, help="bars the trades are filled on")
-    p.add_argument("--from", dest="start", type=_when, metavar="WHEN", help="ISO date or time (UTC if no offset)")
-    p.add_argument("--to", dest="end", type=_when, metavar="WHEN", help="ISO date or time, exclusive")
+    p.add_argument("--from", dest="start", type=utc_time, metavar="WHEN", help="ISO date or time (UTC if no offset)")
+    p.add_argument("--to", dest="end", type=utc_time, metavar="WHEN", help="ISO date or time, exclusive")
     p.add_argument("--profile", default=config.DEFAULT_PROFILE, help="detector profile traded (default %(default)s)")
     p.add_argument("--rule", help="trade the decisions of this coordinator rule instead")
     p.add_argument("--consumer", help="whose decisions, if several coordinators decided for the rule")

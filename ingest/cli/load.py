@@ -24,9 +24,10 @@ import asyncpg
 
 from ingest import db
 from ingest.bars import refresh_bars
+from ingest.errors import MechtradeError
 from ingest.trades import BadField, parse_timestamp
 
-log = logging.getLogger("mechtrade.load")
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 5000
 SHOWN_PROBLEMS = 5
@@ -64,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-class LoadError(ValueError):
+class LoadError(MechtradeError):
     """A file or an option cannot be used at all; the message says which and why."""
 
 

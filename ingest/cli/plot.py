@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest import config, db
+from ingest.cli.shared import TIMEFRAMES, utc_time
 
-log = logging.getLogger("mechtrade.plot")
-
-
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
-
-
-def _when(text: str) -> datetime:
-    try:
-        ts = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r} (e.g. 2025-06-02 or 2025-06-02T14:30)")
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -33,9 +22,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--contract", required=True, help="contract id, e.g. CON.F.US.MES.M25")
     p.add_argument("--timeframe", required=True, choices=TIMEFRAMES, help="bar timeframe")
-    p.add_argument("--from", dest="start", required=True, type=_when, metavar="WHEN",
+    p.add_argument("--from", dest="start", required=True, type=utc_time, metavar="WHEN",
                    help="ISO date or time (UTC if no offset)")
-    p.add_argument("--to", dest="end", required=True, type=_when, metavar="WHEN", help="ISO date or time, exclusive")
+    p.add_argument("--to", dest="end", required=True, type=utc_time, metavar="WHEN", help="ISO date or time, exclusive")
     p.add_argument("--profile", default=config.DEFAULT_PROFILE, help="detector profile (default %(default)s)")
     p.add_argument("--out", type=Path, help="PNG file (default <contract>_<timeframe>_<from>_<to>.png)")
     p.set_defaults(run=run)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest import config, db, labels
 
-log = logging.getLogger("mechtrade.labels")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Hand labels of trend starts live in signals.labels (made on the chart page of `mechtrade serve`

@@ -9,7 +9,7 @@ import logging
 from ingest.fake_gateway.catalog import MES_M25, MES_U25
 from ingest.fake_gateway.server import DEFAULT_REPLAY_FROM, FakeGateway
 
-log = logging.getLogger("mechtrade.fake_gateway")
+log = logging.getLogger(__name__)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

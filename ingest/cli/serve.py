@@ -12,7 +12,7 @@ from pathlib import Path
 from ingest import config, db
 from ingest.web.server import ServeError, Settings, serve
 
-log = logging.getLogger("mechtrade.serve")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Serve an interactive chart of market.bars in the browser: candlesticks and volume of any contract

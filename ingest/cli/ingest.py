@@ -17,7 +17,7 @@ from ingest.db_checks import DatabaseChecks
 from ingest.ingester import Ingester
 from ingest.metrics import Metrics
 
-log = logging.getLogger("mechtrade.ingest")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Stream trades of the configured contracts from the ProjectX market hub into market.ticks.

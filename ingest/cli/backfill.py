@@ -10,11 +10,13 @@ from pathlib import Path
 
 from ingest import config, db
 from ingest.backfill import BackfillResult, backfill, utc_text
+from ingest.cli.shared import table, utc_time
 from ingest.config import ConfigError
+from ingest.errors import MechtradeError
 from ingest.projectx import LOGIN, MAX_BARS, GatewayError, ProjectXClient
 from ingest.rolls import RollSettings, resolve_fronts
 
-log = logging.getLogger("mechtrade.backfill")
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Fetch OHLCV bars from the gateway's REST history (retrieveBars) into market.history_bars,
@@ -27,15 +29,6 @@ credentials: PROJECTX_USERNAME and PROJECTX_API_KEY (environment only).
 
 example:
   mechtrade backfill --contract CON.F.US.MES.M25 --timeframe 5m --timeframe 1d --since 2025-03-16"""
-
-
-def utc_time(text: str) -> datetime:
-    """An argument time: ISO-8601 date or date-time, UTC unless it carries an offset."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 date or time: {text!r}") from None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -84,7 +77,7 @@ async def run(args: argparse.Namespace) -> int:
                 try:
                     results.append(await backfill(conn, client, contract_id, timeframe, args.since, until,
                                                   page_limit=page_limit))
-                except (GatewayError, ValueError) as exc:
+                except MechtradeError as exc:
                     log.error("backfill of %s %s failed: %s (run it again to resume)", contract_id, timeframe, exc)
                     failures.append((contract_id, timeframe, str(exc)))
                     if isinstance(exc, GatewayError) and exc.endpoint == LOGIN:
@@ -102,8 +95,7 @@ def summary(results: list[BackfillResult], failures: list[tuple[str, str, str]])
         rows.append((r.contract_id, r.timeframe, utc_text(r.oldest), utc_text(r.until), str(r.pages),
                      str(r.bars_received), str(r.bars_written), f"#{r.run_id}" + (" resumed" if r.resumed else ""),
                      f"{r.seconds:.1f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = table(rows)
     lines += [f"FAILED {c} {tf}: {why}" for c, tf, why in failures]
     written = sum(r.bars_written for r in results)
     lines.append(f"{len(results)} done, {len(failures)} failed; {written} bars written "
