@@ -76,7 +76,12 @@ class _SizeLimitedProtocol(JsonHubProtocol):
 
 class _Handoff:
     """Carries trade messages from signalrcore's thread to the loop, in order, waking the loop once
-    per burst instead of once per message (each wake-up is a system call and a loop turn)."""
+    per burst instead of once per message (each wake-up is a system call and a loop turn). A backlog is
+    handed on ``CHUNK`` messages at a time for at most ``TURN_S`` a loop turn, then the loop runs the
+    writer's database I/O before the rest: parsed in one go, it would stall the COPY under way."""
+
+    CHUNK = 10
+    TURN_S = 0.002
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sink: TradeSink, connection: int) -> None:
         self.loop, self.sink, self.connection = loop, sink, connection
@@ -91,9 +96,17 @@ class _Handoff:
         self.loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:  # event loop
-        with self.lock:
-            burst, self.pending = self.pending, []
-        self.sink(burst, self.connection)
+        turn_ends = time.monotonic() + self.TURN_S
+        while True:
+            with self.lock:
+                burst, self.pending = self.pending[:self.CHUNK], self.pending[self.CHUNK:]
+                more = bool(self.pending)  # while any are pending, ``put`` schedules no drain: we carry on
+            self.sink(burst, self.connection)
+            if not more:
+                return
+            if time.monotonic() > turn_ends:
+                self.loop.call_soon(self._drain)
+                return
 
 
 class _Connection:
