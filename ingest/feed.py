@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import socket
@@ -29,8 +30,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 from signalrcore.protocol.json_hub_protocol import JsonHubProtocol
+from signalrcore.types import RECORD_SEPARATOR
 
 from ingest import hub_socket
 from ingest.metrics import Metrics
@@ -60,6 +63,16 @@ class FeedSettings:
     max_message_bytes: int = 16 * 1024 * 1024
 
 
+def _loads(record: str) -> Any:
+    """One JSON record, parsed by orjson in half the time of ``json``, to the same values except integers past
+    64 bits (floats: a trade carrying one is refused either way). What orjson refuses (``NaN``, broken text)
+    goes to ``json``, which takes or refuses it as before."""
+    try:
+        return orjson.loads(record)
+    except orjson.JSONDecodeError:
+        return json.loads(record)
+
+
 class _SizeLimitedProtocol(JsonHubProtocol):
     """JSON hub protocol that refuses frames over a size before parsing them (parsed, 100 MB is 1 GB)."""
 
@@ -68,10 +81,15 @@ class _SizeLimitedProtocol(JsonHubProtocol):
         self.max_bytes, self.on_oversize = max_bytes, on_oversize
 
     def parse_messages(self, raw: str) -> list:  # receive thread
+        """signalrcore's own, with :func:`_loads` for ``json.loads``."""
         if len(raw) > self.max_bytes:
             self.on_oversize(len(raw), raw[:300])
             return []
-        return super().parse_messages(raw)
+        messages = []
+        for record in raw.split(RECORD_SEPARATOR):
+            if record and len((message := _loads(record)).keys()) > 0:
+                messages.append(self.get_message(message))
+        return messages
 
 
 class _Handoff:

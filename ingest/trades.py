@@ -125,8 +125,6 @@ _DECIMALS_MAX = 100_000
 
 def _price(value: Any) -> Decimal:
     if type(value) is float:  # what ProjectX sends; ``type`` (not isinstance) also keeps bools out
-        if (price := _DECIMALS.get(value)) is not None:
-            return price
         price = Decimal(repr(value))
     elif type(value) is int:
         price = Decimal(value)
@@ -151,20 +149,29 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+MAX_SIZE = 2**31 - 1
 _new_tick = tuple.__new__  # builds a Tick from a tuple without NamedTuple's keyword handling
 
 
 def _one(contract_id: str, item: Any) -> Tick:
-    """The trade ``item`` as the row COPY writes (``seq`` 0); the first unusable field raises :class:`BadField`."""
+    """The trade ``item`` as the row COPY writes (``seq`` 0); the first unusable field raises :class:`BadField`.
+    Usual values take the short way (a known price, whole numbers in range); anything else is checked in full."""
     if not isinstance(item, dict):
         raise BadField("trade", f"not an object: {item!r:.40}")
     ts_text = item.get("timestamp")
     if not isinstance(ts_text, str):
         raise BadField("timestamp", f"not a string: {ts_text!r:.40}")
     ts = parse_timestamp(ts_text)
-    price = _price(item.get("price"))
-    return _new_tick(Tick, (contract_id, ts, price, _whole(item.get("volume"), "volume", 1, 2**31 - 1),
-                            _whole(item.get("type"), "type", 0, 1), 0))
+    value = item.get("price")
+    price = _DECIMALS.get(value) if type(value) is float else None
+    if price is None:
+        price = _price(value)
+    size, side = item.get("volume"), item.get("type")
+    if type(size) is not int or not 1 <= size <= MAX_SIZE:
+        size = _whole(size, "volume", 1, MAX_SIZE)
+    if type(side) is not int or not 0 <= side <= 1:
+        side = _whole(side, "type", 0, 1)
+    return _new_tick(Tick, (contract_id, ts, price, size, side, 0))
 
 
 def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str], limits: Limits = NO_LIMITS,
@@ -215,12 +222,14 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str], l
 
 def _numbered(ticks: list[Tick]) -> list[Tick]:
     """``ticks`` (all ``seq`` 0) with identical prints numbered 0, 1, ... in order."""
-    seen: Counter[Tick] = Counter()
-    numbered = []
-    for tick in ticks:
-        seq = seen[tick]
-        seen[tick] += 1
-        numbered.append(tick._replace(seq=seq) if seq else tick)
+    repeats = {tick: 0 for tick, count in Counter(ticks).items() if count > 1}
+    numbered = list(ticks)
+    for i, tick in enumerate(ticks):
+        if tick in repeats:
+            seq = repeats[tick]
+            repeats[tick] = seq + 1
+            if seq:
+                numbered[i] = tick._replace(seq=seq)
     return numbered
 
 

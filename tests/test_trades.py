@@ -79,3 +79,10 @@ def test_bad_arguments_and_unknown_contracts_are_counted() -> None:
     assert parse_gateway_trade("nonsense", {MES}).problems == {"bad_arguments": 1}
     assert parse_gateway_trade(["CON.F.US.MNQ.M25", [trade()]], {MES}).problems == {"unknown_contract": 1}
     assert parse_gateway_trade([MES, []], {MES}).problems == {"empty": 1}
+
+
+def test_integers_past_64_bits_are_refused_as_ints_or_as_floats() -> None:
+    for big in (123456789012345678901234567890, 1.2345678901234568e29):
+        parsed = parse_gateway_trade([MES, [trade(volume=big), trade(side=big), trade(price=big)]], {MES},
+                                     Limits(), NOW)
+        assert parsed.problems == {"bad_volume": 1, "bad_type": 1, "price_out_of_band": 1}
