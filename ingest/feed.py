@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import threading
@@ -28,8 +29,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 from signalrcore.protocol.json_hub_protocol import JsonHubProtocol
+from signalrcore.types import RECORD_SEPARATOR
 
 from ingest import hub_socket
 from ingest.metrics import Metrics
@@ -61,6 +64,16 @@ class FeedSettings:
     max_message_bytes: int = 16 * 1024 * 1024
 
 
+def _loads(record: str) -> Any:
+    """One JSON record, parsed by orjson in half the time of ``json``, to the same values except integers past
+    64 bits (floats: a trade carrying one is refused either way). What orjson refuses (``NaN``, broken text)
+    goes to ``json``, which takes or refuses it as before."""
+    try:
+        return orjson.loads(record)
+    except orjson.JSONDecodeError:
+        return json.loads(record)
+
+
 class _SizeLimitedProtocol(JsonHubProtocol):
     """JSON hub protocol that refuses frames over a size before parsing them (parsed, 100 MB is 1 GB)."""
 
@@ -69,15 +82,25 @@ class _SizeLimitedProtocol(JsonHubProtocol):
         self.max_bytes, self.on_oversize = max_bytes, on_oversize
 
     def parse_messages(self, raw: str) -> list:  # receive thread
+        """signalrcore's own, with :func:`_loads` for ``json.loads``."""
         if len(raw) > self.max_bytes:
             self.on_oversize(len(raw), raw[:300])
             return []
-        return super().parse_messages(raw)
+        messages = []
+        for record in raw.split(RECORD_SEPARATOR):
+            if record and len((message := _loads(record)).keys()) > 0:
+                messages.append(self.get_message(message))
+        return messages
 
 
 class _Handoff:
     """Carries trade messages from signalrcore's thread to the loop, in order, waking the loop once
-    per burst instead of once per message (each wake-up is a system call and a loop turn)."""
+    per burst instead of once per message (each wake-up is a system call and a loop turn). A backlog is
+    handed on ``CHUNK`` messages at a time for at most ``TURN_S`` a loop turn, then the loop runs the
+    writer's database I/O before the rest: parsed in one go, it would stall the COPY under way."""
+
+    CHUNK = 10
+    TURN_S = 0.002
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sink: TradeSink, connection: int) -> None:
         self.loop, self.sink, self.connection = loop, sink, connection
@@ -92,9 +115,17 @@ class _Handoff:
         self.loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:  # event loop
-        with self.lock:
-            burst, self.pending = self.pending, []
-        self.sink(burst, self.connection)
+        turn_ends = time.monotonic() + self.TURN_S
+        while True:
+            with self.lock:
+                burst, self.pending = self.pending[:self.CHUNK], self.pending[self.CHUNK:]
+                more = bool(self.pending)  # while any are pending, ``put`` schedules no drain: we carry on
+            self.sink(burst, self.connection)
+            if not more:
+                return
+            if time.monotonic() > turn_ends:
+                self.loop.call_soon(self._drain)
+                return
 
 
 class _Connection:

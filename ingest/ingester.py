@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from ingest.trades import Limits, ObjectRuns, Tick, parse_gateway_trade
 from ingest.waiting import first_set
 from ingest.writer import TickWriter
 
+TICK_TS = operator.attrgetter("ts")
 log = logging.getLogger(__name__)
 ROOTS_WAIT_S = 30.0  # at start, how long the feed waits for the roots' contracts before connecting anyway
 
@@ -104,8 +106,10 @@ class Ingester:
     # --- the receive path (on the event loop, called by the feed) ---
 
     def _on_trades(self, burst: list[tuple[Any, float]], connection: int) -> None:
-        """GatewayTrade messages as they arrived since the last call: parsed, numbered, tracked, queued."""
+        """GatewayTrade messages as they arrived since the last call: parsed, numbered and queued; freshness and
+        lag tracked once per contract of the burst."""
         ticks: list[Tick] = []
+        newest: dict[str, tuple[datetime, float]] = {}  # contract -> (newest trade, latest receive time)
         for arguments, received_at in burst:
             parsed = parse_gateway_trade(arguments, self.contracts, self.limits, received_at)
             for reason, count in parsed.problems.items():
@@ -115,30 +119,35 @@ class Ingester:
                     log.warning("dropped trade data (%s): %s", reason, parsed.detail or reason)
             for reason, item in parsed.rejected:
                 self._keep_rejected(reason, item)
-            if parsed.ticks:
-                if parsed.single:
-                    parsed.ticks = [self.object_runs.number(connection, t) for t in parsed.ticks]
-                else:
-                    self.object_runs.end(parsed.ticks[0].contract_id)
-                self._track(parsed.ticks, received_at)
-                ticks += parsed.ticks
+            if not parsed.ticks:
+                continue
+            contract_id = parsed.ticks[0].contract_id
+            if parsed.single:
+                parsed.ticks = [self.object_runs.number(connection, t) for t in parsed.ticks]
+            else:
+                self.object_runs.end(contract_id)
+            if contract_id in self.open_gap:
+                self._close_gap(contract_id, parsed.ticks)
+            latest = max(map(TICK_TS, parsed.ticks))
+            if contract_id in newest:
+                latest = max(latest, newest[contract_id][0])
+            newest[contract_id] = (latest, received_at)
+            ticks += parsed.ticks
+        for contract_id, (latest, received_at) in newest.items():
+            self.feed.trade_seen(contract_id)
+            self.metrics.set("feed_lag_seconds", max(0.0, received_at - latest.timestamp()), contract=contract_id)
+            self.last_tick[contract_id] = max(latest, self.last_tick.get(contract_id, latest))
         if ticks:
             self.metrics.inc("ticks_received_total", len(ticks))
             self.writer.put(ticks)
 
-    def _track(self, ticks: list[Tick], received_at: float) -> None:
-        """Freshness, lag and the end of a pending gap, from the ticks of one message (one contract)."""
-        contract_id = ticks[0].contract_id
-        self.feed.trade_seen(contract_id)
-        newest = max(t.ts for t in ticks)
-        self.metrics.set("feed_lag_seconds", max(0.0, received_at - newest.timestamp()), contract=contract_id)
-        if contract_id in self.open_gap:
-            start = self.open_gap[contract_id]
-            after = [t.ts for t in ticks if start is None or t.ts > start]
-            if after:  # a restart's gap ends at this message's newest trade: its start is not known here
-                del self.open_gap[contract_id]
-                self.gaps.close(contract_id, newest if start is None else min(after))
-        self.last_tick[contract_id] = max(newest, self.last_tick.get(contract_id, newest))
+    def _close_gap(self, contract_id: str, ticks: list[Tick]) -> None:
+        """The open gap of ``contract_id`` ends with this message if it brings a trade after the gap's start."""
+        start = self.open_gap[contract_id]
+        after = [t.ts for t in ticks if start is None or t.ts > start]
+        if after:  # a restart's gap ends at this message's newest trade: its start is not known here
+            del self.open_gap[contract_id]
+            self.gaps.close(contract_id, max(after) if start is None else min(after))
 
     async def _on_disconnected(self, reason: str) -> None:
         for contract_id, last in self.last_tick.items():

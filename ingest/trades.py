@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -56,15 +56,39 @@ class Limits:
         root = parts[3] if len(parts) > 3 else ""
         return self.price_bands.get(contract_id) or self.price_bands.get(root) or (self.min_price, self.max_price)
 
-    def problem(self, tick: Tick, received_at: float) -> str | None:
-        """The reason ``tick`` is implausible, or None."""
-        delta = tick.ts.timestamp() - received_at
-        if delta > self.max_future_s:
+    def bounds(self, contract_id: str, received_at: float) -> Bounds:
+        """The limits for the trades of one message of ``contract_id`` received at ``received_at``."""
+        low, high = self.band(contract_id)
+        earliest = _instant(received_at - self.max_age_s, EARLIEST) if self.max_age_s else EARLIEST
+        return Bounds(earliest, _instant(received_at + self.max_future_s, LATEST), low, high)
+
+
+EARLIEST, LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+def _instant(seconds: float, beyond: datetime) -> datetime:
+    """``seconds`` since the epoch as a UTC datetime; ``beyond`` (no bound) past what a datetime holds."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):
+        return beyond
+
+
+class Bounds(NamedTuple):
+    """:class:`Limits` made ready to compare for one message: a plausible trade lies inside all four."""
+
+    earliest: datetime
+    latest: datetime
+    low: Decimal
+    high: Decimal
+
+    def problem(self, ts: datetime, price: Decimal) -> str | None:
+        """The reason a trade at ``ts`` and ``price`` is implausible, or None."""
+        if ts > self.latest:
             return "ts_future"
-        if self.max_age_s and -delta > self.max_age_s:
+        if ts < self.earliest:
             return "ts_too_old"
-        low, high = self.band(tick.contract_id)
-        if not low <= tick.price <= high:
+        if not self.low <= price <= self.high:
             return "price_out_of_band"
         return None
 
@@ -95,6 +119,10 @@ def parse_timestamp(text: str) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+_DECIMALS: dict[float, Decimal] = {}  # float price -> its Decimal: a market trades at a few hundred prices
+_DECIMALS_MAX = 100_000
+
+
 def _price(value: Any) -> Decimal:
     if type(value) is float:  # what ProjectX sends; ``type`` (not isinstance) also keeps bools out
         price = Decimal(repr(value))
@@ -104,6 +132,10 @@ def _price(value: Any) -> Decimal:
         raise BadField("price", f"not a number: {value!r:.40}")
     if not price.is_finite() or price <= 0:
         raise BadField("price", f"not positive: {value!r:.40}")
+    if type(value) is float:
+        if len(_DECIMALS) >= _DECIMALS_MAX:
+            _DECIMALS.clear()
+        _DECIMALS[value] = price
     return price
 
 
@@ -117,19 +149,29 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+MAX_SIZE = 2**31 - 1
+_new_tick = tuple.__new__  # builds a Tick from a tuple without NamedTuple's keyword handling
+
+
 def _one(contract_id: str, item: Any) -> Tick:
+    """The trade ``item`` as the row COPY writes (``seq`` 0); the first unusable field raises :class:`BadField`.
+    Usual values take the short way (a known price, whole numbers in range); anything else is checked in full."""
     if not isinstance(item, dict):
         raise BadField("trade", f"not an object: {item!r:.40}")
     ts_text = item.get("timestamp")
     if not isinstance(ts_text, str):
         raise BadField("timestamp", f"not a string: {ts_text!r:.40}")
-    return Tick(
-        contract_id=contract_id,
-        ts=parse_timestamp(ts_text),
-        price=_price(item.get("price")),
-        size=_whole(item.get("volume"), "volume", 1, 2**31 - 1),
-        side=_whole(item.get("type"), "type", 0, 1),
-    )
+    ts = parse_timestamp(ts_text)
+    value = item.get("price")
+    price = _DECIMALS.get(value) if type(value) is float else None
+    if price is None:
+        price = _price(value)
+    size, side = item.get("volume"), item.get("type")
+    if type(size) is not int or not 1 <= size <= MAX_SIZE:
+        size = _whole(size, "volume", 1, MAX_SIZE)
+    if type(side) is not int or not 0 <= side <= 1:
+        side = _whole(side, "type", 0, 1)
+    return _new_tick(Tick, (contract_id, ts, price, size, side, 0))
 
 
 def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str], limits: Limits = NO_LIMITS,
@@ -151,7 +193,7 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str], l
     ticks: list[Tick] = []
     rejected: list[tuple[str, Any]] = []
     detail = ""
-    seen: dict[tuple, int] = {}
+    earliest, latest, low, high = bounds = limits.bounds(contract_id, received_at)
     for item in items:
         if item is None:
             problems["null_item"] += 1
@@ -166,16 +208,29 @@ def parse_gateway_trade(arguments: Any, subscribed: set[str] | frozenset[str], l
             problems["bad_number"] += 1
             detail = detail or str(exc)
             continue
-        if (reason := limits.problem(tick, received_at)) is not None:
+        if not (earliest <= tick[1] <= latest and low <= tick[2] <= high):
+            reason = bounds.problem(tick[1], tick[2]) or "price_out_of_band"
             problems[reason] += 1
             rejected.append((reason, item))
-            detail = detail or f"{reason}: {tick.ts.isoformat()} at {tick.price}"
+            detail = detail or f"{reason}: {tick[1].isoformat()} at {tick[2]}"
             continue
-        print_ = tick[1:5]
-        seq = seen.get(print_, 0)
-        seen[print_] = seq + 1
-        ticks.append(tick._replace(seq=seq) if seq else tick)
+        ticks.append(tick)
+    if len(set(ticks)) < len(ticks):  # identical prints: numbered in the order sent
+        ticks = _numbered(ticks)
     return Parsed(ticks, problems, detail, single=not isinstance(payload, list), rejected=rejected)
+
+
+def _numbered(ticks: list[Tick]) -> list[Tick]:
+    """``ticks`` (all ``seq`` 0) with identical prints numbered 0, 1, ... in order."""
+    repeats = {tick: 0 for tick, count in Counter(ticks).items() if count > 1}
+    numbered = list(ticks)
+    for i, tick in enumerate(ticks):
+        if tick in repeats:
+            seq = repeats[tick]
+            repeats[tick] = seq + 1
+            if seq:
+                numbered[i] = tick._replace(seq=seq)
+    return numbered
 
 
 class ObjectRuns:

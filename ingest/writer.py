@@ -118,6 +118,45 @@ def _append_durably(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
+class TickQueue:
+    """Ticks in arrival order, held in the chunks they came in, each with its arrival time: queueing
+    and batching cost per chunk, not per tick."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[tuple[float, list[Tick]]] = deque()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, ticks: list[Tick], arrived: float) -> None:
+        self._chunks.append((arrived, ticks))
+        self.size += len(ticks)
+
+    def put_back(self, ticks: list[Tick], arrived: float) -> None:
+        """Return what :meth:`take` gave, to the front."""
+        self._chunks.appendleft((arrived, ticks))
+        self.size += len(ticks)
+
+    @property
+    def oldest_arrival(self) -> float:
+        return self._chunks[0][0]
+
+    def take(self, n: int) -> tuple[float, list[Tick]]:
+        """The oldest ``n`` ticks (all, if fewer) and when the first of them arrived."""
+        first = self._chunks[0][0] if self._chunks else 0.0
+        batch: list[Tick] = []
+        while self._chunks and len(batch) < n:
+            arrived, chunk = self._chunks.popleft()
+            room = n - len(batch)
+            if len(chunk) > room:
+                self._chunks.appendleft((arrived, chunk[room:]))
+                chunk = chunk[:room]
+            batch += chunk
+        self.size -= len(batch)
+        return first, batch
+
+
 class TickWriter:
     """A bounded buffer drained into the database by :meth:`run`."""
 
@@ -142,7 +181,7 @@ class TickWriter:
         self.on_committed, self.on_dropped = on_committed, on_dropped
         self.database_error = "not connected yet"
         self._spill_error_logged = 0.0
-        self._buffer: deque[tuple[float, Tick]] = deque()
+        self._buffer = TickQueue()
         self._wake = asyncio.Event()
         self._closing = False
         self._conn: asyncpg.Connection | None = None
@@ -168,12 +207,11 @@ class TickWriter:
     def put(self, ticks: Sequence[Tick]) -> None:
         if not ticks:
             return
-        now = time.monotonic()
         was_empty = not self._buffer
-        self._buffer.extend((now, t) for t in ticks)
+        self._buffer.append(list(ticks), time.monotonic())
         self.idle.clear()
         while len(self._buffer) > self.max_buffered:
-            self._spill([self._buffer.popleft()[1] for _ in range(min(self.batch_rows, len(self._buffer)))])
+            self._spill(self._buffer.take(self.batch_rows)[1])
         self.metrics.set("queue_depth", len(self._buffer))
         if was_empty or len(self._buffer) >= self.batch_rows:
             self._wake.set()
@@ -229,13 +267,13 @@ class TickWriter:
         if self.spill.pending() and not self._buffer_is_urgent():
             await self._replay_one_file()
             return True
-        batch = await self._next_batch()
+        arrived, batch = await self._next_batch()
         if not batch:
             return False
         try:
-            await self._write([t for _, t in batch])
+            await self._write(batch)
         except BaseException:
-            self._buffer.extendleft(reversed(batch))  # keep order; nothing lost
+            self._buffer.put_back(batch, arrived)  # keep order; nothing lost
             raise
         self.metrics.set("queue_depth", len(self._buffer))
         return True
@@ -243,20 +281,21 @@ class TickWriter:
     def _buffer_is_urgent(self) -> bool:
         return len(self._buffer) >= self.max_buffered // 2
 
-    async def _next_batch(self) -> list[tuple[float, Tick]]:
+    async def _next_batch(self) -> tuple[float, list[Tick]]:
+        """The next batch and when its oldest tick arrived."""
         if not self._buffer:
             if not self.spill.pending():
                 self.idle.set()
             if self._closing:
-                return []
+                return 0.0, []
             self._wake.clear()
             await self._sleep(None)
         if self._buffer and len(self._buffer) < self.batch_rows and not self._closing:
-            wait = self._buffer[0][0] + self.batch_s - time.monotonic()
+            wait = self._buffer.oldest_arrival + self.batch_s - time.monotonic()
             if wait > 0:
                 self._wake.clear()
                 await self._sleep(wait)
-        return [self._buffer.popleft() for _ in range(min(self.batch_rows, len(self._buffer)))]
+        return self._buffer.take(self.batch_rows)
 
     async def _sleep(self, seconds: float | None) -> None:
         try:
@@ -323,8 +362,7 @@ class TickWriter:
 
     def spill_remaining(self) -> int:
         """Park everything still in memory on disk (a shutdown whose deadline passed); returns ticks."""
-        ticks = [t for _, t in self._buffer]
-        self._buffer.clear()
+        ticks = self._buffer.take(len(self._buffer))[1]
         for i in range(0, len(ticks), self.batch_rows):
             self._spill(ticks[i : i + self.batch_rows])
         self.spill.close_current()

@@ -13,7 +13,7 @@ import psycopg
 
 from ingest.metrics import Metrics
 from ingest.trades import Tick
-from ingest.writer import SpillFiles, TickWriter
+from ingest.writer import SpillFiles, TickQueue, TickWriter
 from tcp_proxy import TcpProxy
 
 T0 = datetime(2025, 6, 2, 14, tzinfo=UTC)
@@ -143,3 +143,16 @@ def test_shutdown_past_its_deadline_parks_the_buffer_on_disk(tmp_path: Path) -> 
 
     assert asyncio.run(go()) == 25
     assert sum(len(b) for p in tmp_path.glob("ticks-*.jsonl") for b in SpillFiles(tmp_path).read(p)[0]) == 25
+
+
+def test_the_queue_keeps_arrival_order_across_chunks_splits_and_put_backs() -> None:
+    queue, t = TickQueue(), ticks(10)
+    queue.append(t[:3], 1.0)
+    queue.append(t[3:8], 2.0)
+    queue.append(t[8:], 3.0)
+    assert queue.take(4) == (1.0, t[:4]) and len(queue) == 6 and queue.oldest_arrival == 2.0
+    arrived, batch = queue.take(5)
+    assert (arrived, batch) == (2.0, t[4:9])
+    queue.put_back(batch, arrived)  # a failed write
+    assert len(queue) == 6 and queue.take(100) == (2.0, t[4:]) and len(queue) == 0
+    assert queue.take(5) == (0.0, [])
