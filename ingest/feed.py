@@ -120,12 +120,22 @@ class _Handoff:
             with self.lock:
                 burst, self.pending = self.pending[:self.CHUNK], self.pending[self.CHUNK:]
                 more = bool(self.pending)  # while any are pending, ``put`` schedules no drain: we carry on
-            self.sink(burst, self.connection)
+            if burst:  # empty after a flush
+                self.sink(burst, self.connection)
             if not more:
                 return
             if time.monotonic() > turn_ends:
                 self.loop.call_soon(self._drain)
                 return
+
+    def flush(self) -> None:  # event loop
+        """Hands on all that is pending now. The connection has ended: its trades must reach the sink before
+        the disconnect is handled (gaps open at the last trade seen) and before the next connection's
+        trades (identical prints are numbered per connection, in arrival order)."""
+        with self.lock:
+            burst, self.pending = self.pending, []
+        if burst:
+            self.sink(burst, self.connection)
 
 
 class _Connection:
@@ -157,7 +167,8 @@ class _Connection:
         self.hub.on_open(lambda: loop.call_soon_threadsafe(self.opened.set))
         self.hub.on_close(lambda: loop.call_soon_threadsafe(self.closed.set))
         self.hub.on_error(lambda err: loop.call_soon_threadsafe(self._error, err))
-        self.hub.on("GatewayTrade", _Handoff(loop, on_trade, number).put)
+        self.handoff = _Handoff(loop, on_trade, number)
+        self.hub.on("GatewayTrade", self.handoff.put)
 
     def _refused_from_thread(self, size: int, head: str) -> None:  # receive thread
         def refused() -> None:
@@ -319,6 +330,7 @@ class HubFeed:
             if pinger is not None:
                 pinger.cancel()
             await conn.close()
+            conn.handoff.flush()  # its receive thread has stopped: what it handed over comes first
             if self.connected:
                 self.connected = False
                 self.metrics.set("hub_connected", 0)
@@ -380,6 +392,7 @@ class HubFeed:
                 if stale:
                     reason = f"no trades for {', '.join(stale)}"
         self.metrics.inc("hub_reconnects_total", reason=reason.split(":")[0])
+        conn.handoff.flush()  # the gap opens at the last trade received, not at the last one handed on
         if self.on_disconnected:
             await self.on_disconnected(reason)
         return reason

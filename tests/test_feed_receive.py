@@ -58,3 +58,22 @@ def test_records_parse_as_signalrcore_parses_them_and_json_takes_what_orjson_ref
     assert volumes[0] == 3 and math.isnan(volumes[1]) and volumes[2] == 1.2345678901234568e29  # refused either way
     with pytest.raises(json.JSONDecodeError):
         ours.parse_messages('{"type":1,')
+
+
+def test_a_flush_hands_on_the_whole_backlog_at_once_and_the_drain_then_finds_nothing() -> None:
+    async def scenario() -> list[list[Any]]:
+        loop = asyncio.get_running_loop()
+        bursts: list[list[Any]] = []
+        handoff = _Handoff(loop, lambda burst, _: bursts.append([a for a, _ in burst]), 7)
+        handoff.TURN_S = 0.0
+        sender = threading.Thread(target=lambda: [handoff.put(i) for i in range(25)])
+        sender.start()
+        sender.join()
+        await asyncio.sleep(0)  # one loop turn: the first chunk only
+        handoff.flush()  # the connection ended: the rest now, before its disconnect is handled
+        for _ in range(3):
+            await asyncio.sleep(0)  # the drain already scheduled runs and hands on nothing
+        return bursts
+
+    bursts = asyncio.run(scenario())
+    assert bursts == [list(range(10)), list(range(10, 25))]
