@@ -10,7 +10,8 @@
 --
 -- This migration removes the per-series jobs and the old plumbing (signals.run_trend_job,
 -- signals.sync_trend_jobs, signals.check_trend_job_config, signals.trend_jobs_changed and its
--- trigger) together; the repeatable files then create internal.run_trend_jobs and its helpers and
+-- trigger) together (on a new database the repeatable files have not created them yet); the
+-- repeatable files then create internal.run_trend_jobs and its helpers and
 -- register the new jobs (internal.sync_trend_jobs) in the same `mechtrade migrate`. Detector
 -- state, watermarks and signals are kept: the new jobs carry on where the old ones stopped.
 
@@ -19,10 +20,12 @@ DROP VIEW IF EXISTS signals.trend_job_status;
 SELECT delete_job(job_id)
 FROM timescaledb_information.jobs
 WHERE proc_schema = 'signals' AND proc_name = 'run_trend_job';
-DROP FUNCTION signals.trend_jobs_changed();
-DROP FUNCTION signals.sync_trend_jobs();
-DROP PROCEDURE signals.run_trend_job(integer, jsonb);
-DROP FUNCTION signals.check_trend_job_config(jsonb);
+DROP FUNCTION IF EXISTS signals.trend_jobs_changed();
+DROP FUNCTION IF EXISTS signals.sync_trend_jobs();
+DROP PROCEDURE IF EXISTS signals.run_trend_job(integer, jsonb);
+DROP FUNCTION IF EXISTS signals.check_trend_job_config(jsonb);
+-- It counts the trend jobs apart now (a new column; the repeatable file re-creates it).
+DROP FUNCTION IF EXISTS internal.worker_slots();
 -- The deleted jobs' records; the new jobs write their own.
 DELETE FROM internal.job_runs;
 
