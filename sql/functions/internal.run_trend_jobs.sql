@@ -15,12 +15,8 @@ DECLARE
     v_timeframe text := config ->> 'timeframe';
     v_profile text := config ->> 'profile';
     v_contract_id text;
-    v_plan_cache_mode text := current_setting('plan_cache_mode');
 BEGIN
     PERFORM internal.check_trend_job_config(config);
-    -- The detector's queries over market.bars cost more to plan than to run; every series after
-    -- the first reuses their generic plans (the same for every series; chunks excluded at run time).
-    PERFORM set_config('plan_cache_mode', 'force_generic_plan', FALSE);
     -- A paused job (every series paused) run by hand runs them all.
     v_all := NOT EXISTS (
         SELECT 1
@@ -70,7 +66,6 @@ BEGIN
         END;
         COMMIT;
     END LOOP;
-    PERFORM set_config('plan_cache_mode', v_plan_cache_mode, FALSE);
     INSERT INTO internal.job_runs AS r (job_id, last_success, last_result)
     VALUES (
         job_id,
