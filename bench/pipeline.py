@@ -12,8 +12,11 @@ its 5m bars, analysed once (not timed); then every market minute the minute's tr
 market.ticks and the jobs due at that close run (1m every minute, 5m every fifth): the old design for
 the first --minutes, then the new one for as many more, on the same database.
 Per run of a series: closed bar → its work committed (design old: its session returned; design new:
-internal.trend_series_runs.last_success), measured from the moment the jobs start; "signal" rows count only the runs that found a new signal. CPU is the
-PostgreSQL server's (postmaster and every backend, from /proc) while the jobs run, per market minute.
+internal.trend_series_runs.last_success), measured from the moment the jobs start: p50/p99 over every
+series run (what a signal waits for); "signal" columns over the runs that found a new signal (the
+synthetic contracts are shifted copies of one price series, so they signal together or not at all).
+CPU is the PostgreSQL server's (postmaster and every backend, from /proc) while the jobs run, per
+market minute.
 Refresh policies are paused: the closed bars come from the real-time part of the aggregates. A live
 job starts a few seconds after the close on top of this (internal.bar_close_schedule).
 
@@ -213,14 +216,14 @@ async def measure(contracts: int, timeframes: list[str], minutes: int) -> list[R
 
 
 def table(results: list[Result]) -> str:
-    head = ("design", "contracts", "series runs", "signals", "signal p50 s", "signal p99 s", "series p99 s",
+    head = ("design", "contracts", "series runs", "p50 s", "p99 s", "signals", "signal p50 s", "signal p99 s",
             "close->all done p99 s", "CPU-s/market min")
     rows = [head]
     for r in results:
-        rows.append((r.design, str(r.contracts), str(len(r.series_s)), str(len(r.signal_s)),
+        rows.append((r.design, str(r.contracts), str(len(r.series_s)), f"{pct(r.series_s, 50):.3f}",
+                     f"{pct(r.series_s, 99):.3f}", str(len(r.signal_s)),
                      f"{pct(r.signal_s, 50):.3f}" if r.signal_s else "-",
-                     f"{pct(r.signal_s, 99):.3f}" if r.signal_s else "-",
-                     f"{pct(r.series_s, 99):.3f}", f"{pct(r.step_s, 99):.3f}",
+                     f"{pct(r.signal_s, 99):.3f}" if r.signal_s else "-", f"{pct(r.step_s, 99):.3f}",
                      "n/a" if r.cpu_s is None else f"{r.cpu_s / r.minutes:.3f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
