@@ -94,8 +94,9 @@ def slot_problems(slots: asyncpg.Record | None) -> list[Problem]:
 
 def worker_budget(s: asyncpg.Record) -> str:
     """The background workers this database's jobs need against the server's settings (status and migrate)."""
-    return (f"worker slots: {s['needed']} needed at most (scheduler + {s['jobs']} jobs, {s['trend_jobs']} of them "
-            f"trend jobs), {s['available']} available (timescaledb.max_background_workers "
+    trend = f", {s['trend_jobs']} of them trend jobs" if "trend_jobs" in s.keys() else ""  # before migration 0110
+    return (f"worker slots: {s['needed']} needed at most (scheduler + {s['jobs']} jobs{trend}), {s['available']} "
+            f"available (timescaledb.max_background_workers "
             f"{s['max_background_workers']}, {s['other_schedulers']} used by other databases; set it to "
             f"{s['needed'] + s['other_schedulers']} or more); max_worker_processes {s['max_worker_processes']}, "
             f"{s['processes_needed']} needed")

@@ -590,7 +590,7 @@ def test_upgrade_prunes_the_state_kept_before_retention(
 def test_upgrade_adds_a_realtime_job_beside_each_swing_job(empty_db_dsn: str, tmp_path: Path) -> None:
     """Migration 0060 on a database whose series are analysed with swing: the default realtime profile
     gets a job per such series, registered like any other."""
-    old_sql = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "sql", tmp_path / "sql"))
+    old_sql = sql_tree_before_0110(tmp_path)
     for name in ("0060_trend_realtime_profile.sql", "0061_decisions_from_positions.sql", "0062_contract_specs.sql"):
         (old_sql / "migrations" / name).unlink()
     for name in ("signals.backtest.sql", "signals.backtest_summary.sql"):  # they read 0062's table
