@@ -78,7 +78,7 @@ def run(server_dsn: str | None, n: int, profile: str, single_runs: int) -> None:
                 (CONTRACT, profile),
             )
             job = conn.execute(
-                "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'run_trend_job'"
+                "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'run_trend_jobs'"
             ).fetchone()[0]
 
             # 1. full recompute through the analysts' function (reads market.bars, runs the fold)

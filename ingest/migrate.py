@@ -21,7 +21,7 @@ import asyncpg
 from ingest import resources, timescale
 from ingest.errors import MechtradeError
 from ingest.sqlsplit import split_statements
-from ingest.status import slot_problems
+from ingest.status import slot_problems, worker_budget
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,10 @@ async def migrate(
 
 
 async def warn_worker_slots(conn: asyncpg.Connection) -> None:
-    """Log a warning when the server's background-worker settings cannot run this database's jobs."""
-    for problem in slot_problems(await conn.fetchrow("SELECT * FROM internal.worker_slots()")):
+    """Log the worker budget of this database's jobs, and a warning when the server's settings cannot run them."""
+    slots = await conn.fetchrow("SELECT * FROM internal.worker_slots()")
+    log.info("%s", worker_budget(slots))
+    for problem in slot_problems(slots):
         log.warning("%s", problem.message)
 
 

@@ -105,7 +105,7 @@ class ReplayHarness:
         self.clock = start
         self.played = 0
         self.last_signal_id = 0
-        self.jobs: dict[tuple[str, str], int] = {}
+        self.jobs: dict[str, int] = {}  # timeframe -> its trend job (every contract)
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -169,16 +169,15 @@ class ReplayHarness:
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING", rows)
 
     async def _configure_jobs(self) -> None:
-        """One paused trend job per contract and timeframe: this process runs them at each close."""
-        for cid in self.contracts:
-            for tf in TIMEFRAMES:
-                await self.conn.execute(
-                    "INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, scheduled)"
-                    " VALUES ($1, $2, $3, false) ON CONFLICT DO NOTHING", cid, tf, self.profile)
-                self.jobs[(cid, tf)] = await self.conn.fetchval(
-                    "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'run_trend_job'"
-                    " AND config ->> 'contract_id' = $1 AND config ->> 'timeframe' = $2"
-                    " AND config ->> 'profile' = $3", cid, tf, self.profile)
+        """Every contract in signals.trend_jobs, paused: this process runs each timeframe's job at its closes."""
+        await self.conn.execute(
+            "INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, scheduled)"
+            " SELECT c, tf, $3, false FROM unnest($1::text[]) AS c, unnest($2::text[]) AS tf"
+            " ON CONFLICT DO NOTHING", list(self.contracts), list(TIMEFRAMES), self.profile)
+        for tf in TIMEFRAMES:
+            self.jobs[tf] = await self.conn.fetchval(
+                "SELECT DISTINCT job_id FROM signals.trend_job_status WHERE timeframe = $1 AND profile = $2",
+                tf, self.profile)
 
     async def step(self) -> Step:
         """Play up to the next bar boundary, wait until it is stored, run the jobs of the closed bars."""
@@ -202,8 +201,7 @@ class ReplayHarness:
     async def _run_jobs(self, timeframe: str) -> None:
         conn = await db.connect(self.dsn)
         try:
-            for cid in self.contracts:
-                await conn.execute("CALL run_job($1)", self.jobs[(cid, timeframe)])
+            await conn.execute("CALL run_job($1)", self.jobs[timeframe])
         finally:
             await conn.close()
 

@@ -92,6 +92,16 @@ def slot_problems(slots: asyncpg.Record | None) -> list[Problem]:
     return out
 
 
+def worker_budget(s: asyncpg.Record) -> str:
+    """The background workers this database's jobs need against the server's settings (status and migrate)."""
+    trend = f", {s['trend_jobs']} of them trend jobs" if "trend_jobs" in s.keys() else ""  # before migration 0110
+    return (f"worker slots: {s['needed']} needed at most (scheduler + {s['jobs']} jobs{trend}), {s['available']} "
+            f"available (timescaledb.max_background_workers "
+            f"{s['max_background_workers']}, {s['other_schedulers']} used by other databases; set it to "
+            f"{s['needed'] + s['other_schedulers']} or more); max_worker_processes {s['max_worker_processes']}, "
+            f"{s['processes_needed']} needed")
+
+
 def job_problems(jobs: list[asyncpg.Record], now: datetime, judged_since: datetime | None = None) -> list[Problem]:
     """Trend jobs failing repeatedly, or not keeping up although they have had time to."""
     out = []
@@ -157,11 +167,7 @@ def render(snap: Snapshot, found: list[Problem], config_file: str = "") -> str:
               else "paused", _t(j["analysed_through"]), str(j["bars_behind"])) for j in snap.jobs]
     lines += _table(rows) if snap.jobs else ["  (none: INSERT INTO signals.trend_jobs to add one)"]
     if snap.slots:
-        s = snap.slots
-        lines += ["", f"worker slots: {s['needed']} needed at most (scheduler + {s['jobs']} jobs), {s['available']} "
-                      f"available (timescaledb.max_background_workers {s['max_background_workers']}, "
-                      f"{s['other_schedulers']} used by other databases); max_worker_processes "
-                      f"{s['max_worker_processes']}, {s['processes_needed']} needed"]
+        lines += ["", worker_budget(snap.slots)]
     if snap.storage:
         st = snap.storage
         lines += [f"tick storage: {st['chunks']} chunks, {st['compressed']} compressed, "

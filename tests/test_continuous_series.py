@@ -57,8 +57,7 @@ def test_a_trend_job_on_a_root_carries_on_across_the_roll(sql: psycopg.Connectio
     insert(sql, rows(before=True))
     sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, scheduled)"
                 " VALUES ('MES', '4h', 'swing', false)")
-    job = sql.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'run_trend_job'"
-                      " AND config ->> 'contract_id' = 'MES'").fetchone()[0]
+    job = sql.execute("SELECT job_id FROM signals.trend_job_status WHERE contract_id = 'MES'").fetchone()[0]
     sql.execute("CALL run_job(%s)", (job,))
     before = signals(sql)
     assert [s[1:] for s in before] == recomputed(sql) and len(before) > 10

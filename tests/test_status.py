@@ -62,13 +62,19 @@ def starved_server() -> Iterator[Server]:
         server.stop()
 
 
+# The trend job runs each minute: here every second, to see several runs soon.
+EVERY_SECOND = ("SELECT alter_job(job_id, schedule_interval => '1 second', fixed_schedule => false)"
+                " FROM signals.trend_job_status")
+
+
 def test_failing_jobs_show_in_migrate_status_and_healthz(starved_server: Server, no_contracts: Path) -> None:
     with fresh_database(starved_server) as dsn, psycopg.connect(dsn, autocommit=True) as sql:
         migrated = mechtrade(dsn, "migrate", config=None)
         assert migrated.returncode == 0, migrated.stderr
         assert "WARNING" in migrated.stderr and "max_worker_processes = 3 is below" in migrated.stderr
-        sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, schedule_interval)"
-                    " VALUES (%s, '1m', 'swing', '1 second')", (CONTRACT,))
+        sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile) VALUES (%s, '1m', 'swing')",
+                    (CONTRACT,))
+        sql.execute(EVERY_SECOND)
         job_id, = wait_for(sql, "SELECT job_id FROM signals.trend_job_status"
                                 f" WHERE failures_since_success >= {status.MAX_JOB_FAILURES}")
 
@@ -114,8 +120,9 @@ def healthz_until(port: int, done, timeout: float = 60.0) -> dict:  # type: igno
 
 def test_jobs_that_commit_are_healthy_whatever_timescaledb_records(sql: psycopg.Connection, db_dsn: str,
                                                                       no_contracts: Path) -> None:
-    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, schedule_interval)"
-                " VALUES (%s, '1m', 'swing', '1 second')", (CONTRACT,))
+    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile) VALUES (%s, '1m', 'swing')",
+                (CONTRACT,))
+    sql.execute(EVERY_SECOND)
     # A cloned database waits for the launcher's next look for a scheduler: start it now, and the job too.
     sql.execute("SELECT _timescaledb_functions.start_background_workers()")
     sql.execute("SELECT alter_job(job_id, next_start => now()) FROM signals.trend_job_status")

@@ -15,6 +15,10 @@ import csv
 import json
 import random
 import shutil
+import subprocess
+import tarfile
+from datetime import timedelta
+from io import BytesIO
 from pathlib import Path
 
 import asyncpg
@@ -54,9 +58,9 @@ def configure(sql: psycopg.Connection, profile: str, timeframe: str = "4h", **op
 
 def job_id(sql: psycopg.Connection, profile: str, timeframe: str = "4h") -> int:
     rows = sql.execute(
-        "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'run_trend_job'"
-        " AND config ->> 'contract_id' = %s AND config ->> 'timeframe' = %s AND config ->> 'profile' = %s",
-        (C, timeframe, profile),
+        "SELECT job_id FROM timescaledb_information.jobs WHERE proc_schema = 'internal' AND proc_name = 'run_trend_jobs'"
+        " AND config ->> 'timeframe' = %s AND config ->> 'profile' = %s",
+        (timeframe, profile),
     ).fetchall()
     assert len(rows) == 1, rows
     return rows[0][0]
@@ -64,6 +68,13 @@ def job_id(sql: psycopg.Connection, profile: str, timeframe: str = "4h") -> int:
 
 def run(sql: psycopg.Connection, job: int) -> None:
     sql.execute("CALL run_job(%s)", (job,))
+
+
+def copy_series(sql: psycopg.Connection, contract_id: str) -> None:
+    """The bars of C, for another contract too (the bars it does not have yet)."""
+    sql.execute("INSERT INTO market.history_bars (contract_id, timeframe, bucket, open, high, low, close, volume)"
+                " SELECT %s, timeframe, bucket, open, high, low, close, volume FROM market.history_bars"
+                " WHERE contract_id = %s ON CONFLICT DO NOTHING", (contract_id, C))
 
 
 def current(sql: psycopg.Connection, profile: str, timeframe: str = "4h") -> list[tuple]:
@@ -253,40 +264,109 @@ def _migrate(dsn: str, sql_dir: Path | None = None) -> None:
 
 def trend_jobs(sql: psycopg.Connection) -> list[tuple]:
     return sql.execute(
-        "SELECT config ->> 'profile', schedule_interval, scheduled, check_name FROM timescaledb_information.jobs"
-        " WHERE proc_schema = 'signals' AND proc_name = 'run_trend_job' ORDER BY 1"
+        "SELECT config ->> 'timeframe', config ->> 'profile', schedule_interval::text, scheduled, fixed_schedule,"
+        " initial_start::text, check_schema || '.' || check_name FROM timescaledb_information.jobs"
+        " WHERE proc_schema = 'internal' AND proc_name = 'run_trend_jobs' ORDER BY 1, 2"
     ).fetchall()
 
 
-def test_jobs_are_registered_idempotently(sql: psycopg.Connection, db_dsn: str) -> None:
+CHECK = "internal.check_trend_job_config"
+
+
+def test_one_job_per_timeframe_and_profile_registered_idempotently(sql: psycopg.Connection, db_dsn: str) -> None:
     configure(sql, "baseline")
-    sql.execute(
-        "INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, schedule_interval)"
-        " VALUES (%s, '4h', 'variant_b', '5 minutes')",
-        (C,),
-    )
-    want = [("baseline", sql.execute("SELECT interval '1 minute'").fetchone()[0], False, "check_trend_job_config"),
-            ("variant_b", sql.execute("SELECT interval '5 minutes'").fetchone()[0], True, "check_trend_job_config")]
+    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile) VALUES (%s, '4h', 'variant_b'),"
+                " ('CON.F.US.MNQ.M25', '4h', 'variant_b'), (%s, '1m', 'variant_b')", (C, C))
+    # On the bar grid, a few seconds after the close: 1m on the UTC minute, 4h every Chicago hour
+    # (a 4h bar also closes at the 16:00 halt).
+    want = [("1m", "variant_b", "00:01:00", True, True, "2000-01-03 00:00:05+00", CHECK),
+            ("4h", "baseline", "01:00:00", False, True, "2000-01-02 23:00:05+00", CHECK),
+            ("4h", "variant_b", "01:00:00", True, True, "2000-01-02 23:00:05+00", CHECK)]
     assert trend_jobs(sql) == want
     _migrate(db_dsn)  # re-running migrate
-    assert sql.execute("SELECT signals.sync_trend_jobs()").fetchone() == (0,)  # re-running setup
+    assert sql.execute("SELECT internal.sync_trend_jobs()").fetchone() == (0,)  # re-running setup
     sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile) VALUES (%s, '4h', 'baseline')"
                 " ON CONFLICT DO NOTHING", (C,))
     assert trend_jobs(sql) == want
+    # A job runs while any of its series is scheduled; paused when all are.
+    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile) VALUES ('X', '4h', 'baseline')")
+    assert [j[3] for j in trend_jobs(sql)] == [True, True, True]
     sql.execute("UPDATE signals.trend_jobs SET scheduled = false WHERE profile = 'variant_b'")
-    assert [s for _, _, s, _ in trend_jobs(sql)] == [False, False]
-    sql.execute("DELETE FROM signals.trend_jobs WHERE profile = 'baseline'")
-    assert [p for p, *_ in trend_jobs(sql)] == ["variant_b"]
+    assert [j[3] for j in trend_jobs(sql)] == [False, True, False]
+    sql.execute("DELETE FROM signals.trend_jobs WHERE profile = 'variant_b'")
+    assert [j[:2] for j in trend_jobs(sql)] == [("4h", "baseline")]
+    # The daily job runs at the 16:00 Chicago halt, in summer and winter time alike.
+    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile) VALUES (%s, '1d', 'baseline')", (C,))
+    assert sql.execute("SELECT j.schedule_interval::text, b.timezone, (j.initial_start AT TIME ZONE 'America/Chicago')"
+                       "::time::text FROM timescaledb_information.jobs AS j JOIN _timescaledb_config.bgw_job AS b"
+                       " ON b.id = j.job_id WHERE j.config ->> 'timeframe' = '1d'").fetchone() \
+        == ("1 day", "America/Chicago", "16:00:05")
+
+
+def test_refresh_policies_run_on_the_grid_before_the_trend_jobs(sql: psycopg.Connection) -> None:
+    rows = sql.execute(
+        "SELECT j.hypertable_name, j.schedule_interval::text, j.fixed_schedule, j.initial_start, s.first_close,"
+        " s.refresh_delay < s.trend_delay FROM timescaledb_information.jobs AS j"
+        " JOIN internal.bar_close_schedule AS s ON j.hypertable_name = 'bars_' || s.timeframe"
+        " WHERE j.proc_name = 'policy_refresh_continuous_aggregate' ORDER BY s.run_every, 1").fetchall()
+    assert [r[:3] for r in rows] == [("bars_1m", "00:01:00", True), ("bars_5m", "00:05:00", True),
+                                     ("bars_15m", "00:15:00", True), ("bars_1h", "01:00:00", True),
+                                     ("bars_4h", "01:00:00", True), ("bars_1d", "1 day", True)]
+    assert all(start - close < timedelta(seconds=5) and before for _, _, _, start, close, before in rows)
+
+
+def test_one_run_covers_every_series_and_a_failure_stops_none(sql: psycopg.Connection) -> None:
+    other = "CON.F.US.MNQ.M25"
+    job = configure(sql, "baseline")
+    sql.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, scheduled) VALUES"
+                " (%s, '4h', 'baseline', false), ('BROKEN', '4h', 'baseline', false)", (other,))
+    assert job_id(sql, "baseline") == job
+    rows = bars()
+    insert(sql, rows)
+    copy_series(sql, other)
+    copy_series(sql, "BROKEN")
+    # A series whose run fails (here: its signals cannot be written).
+    sql.execute("""CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN RAISE EXCEPTION 'refused %', NEW.contract_id; END $$""")
+    sql.execute("CREATE TRIGGER refuse BEFORE INSERT ON signals.detected_signals FOR EACH ROW"
+                " WHEN (NEW.contract_id = 'BROKEN') EXECUTE FUNCTION pg_temp.refuse()")
+    run(sql, job)
+    status = {r[0]: r[1:] for r in sql.execute(
+        "SELECT contract_id, last_success IS NOT NULL, failures_since_success, last_error, bars_behind"
+        " FROM signals.trend_job_status WHERE job_id = %s", (job,))}
+    assert status == {C: (True, 0, None, 0), other: (True, 0, None, 0),
+                      "BROKEN": (False, 1, "refused BROKEN", len(rows))}
+    assert current(sql, "baseline") == recomputed(sql, "baseline") and len(current(sql, "baseline")) > 50
+    assert sql.execute("SELECT count(*) FROM signals.detected_signals WHERE contract_id = %s", (other,)).fetchone() \
+        == (len(current(sql, "baseline")),)
+    assert sql.execute("SELECT count(*) FROM internal.trend_watermarks WHERE contract_id = 'BROKEN'").fetchone() \
+        == (0,), "the failed series rolled back alone"
+    assert sql.execute("SELECT last_result FROM internal.job_runs WHERE job_id = %s", (job,)).fetchone()[0] \
+        | {"seconds": 0} == {"series": 3, "failed": 1, "new": 2 * len(current(sql, "baseline")), "seconds": 0}
+    run(sql, job)
+    assert sql.execute("SELECT failures_since_success FROM signals.trend_job_status WHERE contract_id = 'BROKEN'"
+                       ).fetchone() == (2,)
+    sql.execute("DROP TRIGGER refuse ON signals.detected_signals")
+    # A scheduled job runs its scheduled series only; a paused series waits.
+    sql.execute("UPDATE signals.trend_jobs SET scheduled = (contract_id = 'BROKEN')")
+    run(sql, job)
+    assert sql.execute("SELECT contract_id, failures_since_success, bars_behind FROM signals.trend_job_status"
+                       " ORDER BY 1").fetchall() == [("BROKEN", 0, 0), (C, 0, 0), (other, 0, 0)]
+    assert sql.execute("SELECT count(*) FROM signals.detected_signals WHERE contract_id = 'BROKEN'").fetchone() \
+        == (len(current(sql, "baseline")),)
+    # (the scheduler may have run the job as well: it too runs the scheduled series only)
+    assert sql.execute("SELECT successes FROM internal.trend_series_runs WHERE contract_id <> 'BROKEN'").fetchall() \
+        == [(2,), (2,)]
 
 
 def test_job_config_is_validated(sql: psycopg.Connection) -> None:
     job = configure(sql, "baseline")
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="matches no row"):
         sql.execute("SELECT alter_job(%s, config => %s)",
-                    (job, json.dumps({"contract_id": C, "timeframe": "1d", "profile": "baseline"})))
+                    (job, json.dumps({"timeframe": "1d", "profile": "baseline"})))
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="must be"):
-        sql.execute("SELECT add_job('signals.run_trend_job', '1 hour', config => '{\"profile\": 1}',"
-                    " check_config => 'signals.check_trend_job_config')")
+        sql.execute("SELECT add_job('internal.run_trend_jobs', '1 hour', config => '{\"profile\": 1}',"
+                    " check_config => 'internal.check_trend_job_config')")
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         configure(sql, "no_such_profile")
     with pytest.raises(psycopg.errors.CheckViolation, match="trend_jobs_recheck_bars_non_negative"):
@@ -510,7 +590,7 @@ def test_upgrade_prunes_the_state_kept_before_retention(
 def test_upgrade_adds_a_realtime_job_beside_each_swing_job(empty_db_dsn: str, tmp_path: Path) -> None:
     """Migration 0060 on a database whose series are analysed with swing: the default realtime profile
     gets a job per such series, registered like any other."""
-    old_sql = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "sql", tmp_path / "sql"))
+    old_sql = sql_tree_before_0110(tmp_path)
     for name in ("0060_trend_realtime_profile.sql", "0061_decisions_from_positions.sql", "0062_contract_specs.sql"):
         (old_sql / "migrations" / name).unlink()
     for name in ("signals.backtest.sql", "signals.backtest_summary.sql"):  # they read 0062's table
@@ -526,3 +606,54 @@ def test_upgrade_adds_a_realtime_job_beside_each_swing_job(empty_db_dsn: str, tm
                            " ORDER BY profile").fetchall() == [
             ("1h", "baseline", 100, True), ("4h", "realtime", 50, False), ("4h", "swing", 50, False)]
         assert job_id(old, "realtime")
+
+
+def sql_tree_before_0110(tmp_path: Path) -> Path:
+    """The sql/ directory as it was before migration 0110 (one trend job per series), from git."""
+    root = Path(__file__).resolve().parents[1]
+    tar = subprocess.run(["git", "-C", str(root), "archive", BEFORE_0110, "sql"], capture_output=True, check=True)
+    with tarfile.open(fileobj=BytesIO(tar.stdout)) as archive:
+        archive.extractall(tmp_path, filter="data")
+    return tmp_path / "sql"
+
+
+BEFORE_0110 = "62e912e"  # main before the trend jobs per timeframe
+
+
+def test_upgrade_replaces_the_jobs_per_series(empty_db_dsn: str, tmp_path: Path) -> None:
+    """Migration 0110 on a database with one job per series: those jobs and their plumbing in schema
+    signals are gone, one job per timeframe and profile runs the same series, carrying on from their state."""
+    other = "CON.F.US.MNQ.M25"
+    rows = bars()
+    _migrate(empty_db_dsn, sql_tree_before_0110(tmp_path))
+    with psycopg.connect(empty_db_dsn, autocommit=True) as old:
+        old.execute("INSERT INTO signals.trend_jobs (contract_id, timeframe, profile, schedule_interval, scheduled)"
+                    " VALUES (%s, '4h', 'swing', '1 hour', false), (%s, '4h', 'swing', '1 hour', false),"
+                    " (%s, '1h', 'realtime', '1 minute', true)", (C, other, C))
+        insert(old, rows[:200])
+        copy_series(old, other)
+        for (job,) in old.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'run_trend_job'"
+                                  " AND config ->> 'timeframe' = '4h'").fetchall():
+            old.execute("CALL run_job(%s)", (job,))
+        before = old.execute("SELECT count(*) FROM signals.detected_signals").fetchone()[0]
+        assert before > 0 and len(old.execute("SELECT * FROM signals.trend_job_status").fetchall()) == 3
+
+        _migrate(empty_db_dsn)
+        assert old.execute("SELECT count(*) FROM timescaledb_information.jobs WHERE proc_schema = 'signals'"
+                           ).fetchone() == (0,)
+        assert old.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'signals'::regnamespace AND proname IN"
+                           " ('run_trend_job', 'sync_trend_jobs', 'check_trend_job_config', 'trend_jobs_changed')"
+                           ).fetchone() == (0,)
+        assert [j[:4] for j in trend_jobs(old)] == [("1h", "realtime", "01:00:00", True),
+                                                    ("4h", "swing", "01:00:00", False)]
+        job = job_id(old, "swing")
+        assert old.execute("SELECT contract_id, job_id, analysed_through IS NOT NULL FROM signals.trend_job_status"
+                           " WHERE timeframe = '4h' ORDER BY 1").fetchall() == [(C, job, True), (other, job, True)]
+        insert(old, rows[200:])
+        copy_series(old, other)
+        old.execute("CALL run_job(%s)", (job,))
+        assert old.execute("SELECT count(*) FROM signals.detected_signals WHERE superseded_at IS NOT NULL"
+                           ).fetchone() == (0,), "the new job carried on; nothing was recomputed differently"
+        assert current(old, "swing") == recomputed(old, "swing")
+        assert old.execute("SELECT runs FROM internal.trend_watermarks WHERE contract_id = %s AND timeframe = '4h'",
+                           (other,)).fetchone() == (2,)

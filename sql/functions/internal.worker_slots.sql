@@ -8,7 +8,8 @@ RETURNS TABLE (
     available integer,
     max_worker_processes integer,
     max_parallel_workers integer,
-    processes_needed integer
+    processes_needed integer,
+    trend_jobs integer
 )
 LANGUAGE sql
 STABLE
@@ -21,7 +22,8 @@ AS $$
         g.bgw - o.n,
         g.mwp,
         g.mpw,
-        g.bgw + g.mpw + 1
+        g.bgw + g.mpw + 1,
+        jb.trend
     FROM (
         SELECT
             current_setting('timescaledb.max_background_workers')::integer AS bgw,
@@ -36,7 +38,11 @@ AS $$
             AND a.datname IS DISTINCT FROM current_database()
     ) AS o
     CROSS JOIN (
-        SELECT count(*)::integer AS n
+        SELECT
+            count(*)::integer AS n,
+            (count(*) FILTER (
+                WHERE j.proc_schema = 'internal' AND j.proc_name = 'run_trend_jobs'
+            ))::integer AS trend
         FROM timescaledb_information.jobs AS j
         WHERE j.scheduled
     ) AS jb;
@@ -48,4 +54,5 @@ COMMENT ON FUNCTION internal.worker_slots() IS
 'scheduler and every scheduled job due at once (the worst case: trend jobs fall due together '
 'at bar closes); available: the pool less the other databases'' schedulers. A job due when no '
 'slot is free fails to start. max_worker_processes must cover the pool, the parallel query '
-'workers and the launcher (processes_needed).';
+'workers and the launcher (processes_needed). trend_jobs: the scheduled trend jobs among jobs '
+'(one per timeframe and profile of signals.trend_jobs, whatever the number of contracts).';

@@ -1,17 +1,16 @@
 -- check_config of the trend jobs: TimescaleDB calls it when a job is added or its config altered,
 -- so a bad config fails then rather than at run time.
-CREATE OR REPLACE FUNCTION signals.check_trend_job_config(config jsonb)
+CREATE OR REPLACE FUNCTION internal.check_trend_job_config(config jsonb)
 RETURNS void
 LANGUAGE plpgsql
 STABLE
 AS $$
 BEGIN
     IF jsonb_typeof(config) IS DISTINCT FROM 'object'
-        OR jsonb_typeof(config -> 'contract_id') IS DISTINCT FROM 'string'
         OR jsonb_typeof(config -> 'timeframe') IS DISTINCT FROM 'string'
         OR jsonb_typeof(config -> 'profile') IS DISTINCT FROM 'string' THEN
-        RAISE EXCEPTION 'trend job config must be {"contract_id": ..., "timeframe": ..., '
-        '"profile": ...}, got %', coalesce(config::text, 'NULL')
+        RAISE EXCEPTION 'trend job config must be {"timeframe": ..., "profile": ...}, got %',
+        coalesce(config::text, 'NULL')
         USING
             ERRCODE = 'invalid_parameter_value',
             HINT = 'Do not add trend jobs by hand: insert a row into signals.trend_jobs.';
@@ -20,19 +19,18 @@ BEGIN
         SELECT 1
         FROM signals.trend_jobs AS j
         WHERE
-            j.contract_id = config ->> 'contract_id'
-            AND j.timeframe = config ->> 'timeframe'
+            j.timeframe = config ->> 'timeframe'
             AND j.profile = config ->> 'profile'
     ) THEN
         RAISE EXCEPTION 'trend job config % matches no row of signals.trend_jobs', config
         USING
             ERRCODE = 'invalid_parameter_value',
-            HINT = 'Insert the (contract_id, timeframe, profile) row into signals.trend_jobs; '
-            'its job is then added automatically.';
+            HINT = 'Insert a (contract_id, timeframe, profile) row into signals.trend_jobs; '
+            'the job of its timeframe and profile is then added automatically.';
     END IF;
 END;
 $$;
 
-COMMENT ON FUNCTION signals.check_trend_job_config(jsonb) IS
-'Validates a trend job''s config: an object with string contract_id, timeframe and profile that '
-'names a row of signals.trend_jobs. Registered as the jobs'' check_config.';
+COMMENT ON FUNCTION internal.check_trend_job_config(jsonb) IS
+'Validates a trend job''s config: an object with string timeframe and profile that at least '
+'one row of signals.trend_jobs has. Registered as the jobs'' check_config.';
