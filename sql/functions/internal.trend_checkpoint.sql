@@ -2,9 +2,10 @@
 CREATE OR REPLACE FUNCTION internal.trend_checkpoint(
     p_contract_id text, p_timeframe text, p_profile text, p_final signals.trend_event
 ) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 AS $$
+BEGIN
     INSERT INTO internal.trend_checkpoints (
         contract_id, timeframe, profile, bar_ts, bar_no, state, replay_from
     )
@@ -18,6 +19,7 @@ AS $$
         state = excluded.state,
         replay_from = excluded.replay_from,
         created_at = now();
+END;
 $$;
 
 COMMENT ON FUNCTION internal.trend_checkpoint(text, text, text, signals.trend_event) IS
