@@ -16,7 +16,8 @@ BEGIN
         AND j.timeframe = p_timeframe
         AND j.profile = p_profile;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no trend job is configured for % % %', p_contract_id, p_timeframe, p_profile
+        RAISE EXCEPTION 'no trend job is configured for % % %',
+            p_contract_id, p_timeframe, p_profile
         USING
             ERRCODE = 'invalid_parameter_value',
             HINT = 'Add a row to signals.trend_jobs (contract_id, timeframe, profile).';
