@@ -11,7 +11,7 @@ AS $$
 DECLARE
     v_changed timestamptz;
     v_check_from timestamptz;
-    v_check_no bigint;
+    v_check_no bigint := internal.trend_recheck_from(p_head.bar_no, p_head.state, p_recheck_bars);
 BEGIN
     -- From the first bar still kept there (retention keeps the whole window, but a recheck_bars
     -- raised since the last run reaches bars already pruned).
@@ -21,7 +21,7 @@ BEGIN
         ti.contract_id = p_head.contract_id
         AND ti.timeframe = p_head.timeframe
         AND ti.profile = p_head.profile
-        AND ti.bar_no >= internal.trend_recheck_from(p_head.bar_no, p_head.state, p_recheck_bars)
+        AND ti.bar_no >= v_check_no
     ORDER BY ti.bar_no
     LIMIT 1;
     SELECT min(coalesce(now_bars.bucket, seen.bucket)) INTO v_changed

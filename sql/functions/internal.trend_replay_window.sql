@@ -18,7 +18,9 @@ DECLARE
     v_window internal.trend_window;
 BEGIN
     IF p_state IS NULL THEN
-        RETURN internal.trend_series_bars(p_contract_id, p_timeframe, NULL, NULL);
+        SELECT * INTO v_window
+        FROM internal.trend_series_bars(p_contract_id, p_timeframe, NULL, NULL);
+        RETURN v_window;
     END IF;
     v_window.first_bar_no := internal.trend_replay_from(p_bar_no, p_state);
     SELECT ti.bucket INTO v_from_ts

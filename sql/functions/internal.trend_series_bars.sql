@@ -1,11 +1,12 @@
 -- The one query that reads a series' closed bars for the detector (internal.trend_detect_series,
--- and the replays of the trend jobs).
+-- and the replays of the trend jobs). One row; SETOF so that the planner inlines it into its
+-- caller's query (with the caller's constants, as if written there).
 CREATE OR REPLACE FUNCTION internal.trend_series_bars(
     p_contract_id text,
     p_timeframe text,
     p_from_ts timestamptz,
     p_to_ts timestamptz
-) RETURNS internal.trend_window
+) RETURNS SETOF internal.trend_window
 LANGUAGE sql
 STABLE
 AS $$
@@ -33,5 +34,5 @@ $$;
 
 COMMENT ON FUNCTION internal.trend_series_bars(text, text, timestamptz, timestamptz) IS
 'The closed bars of series p_contract_id (a contract id or a root: market.series_bars) and '
-'p_timeframe with p_from_ts <= bucket < p_to_ts (NULL: unbounded), ascending, as a '
-'internal.trend_window starting afresh (first_bar_no 1, new_from 1, no state).';
+'p_timeframe with p_from_ts <= bucket < p_to_ts (NULL: unbounded), ascending, as one '
+'internal.trend_window row starting afresh (first_bar_no 1, new_from 1, no state).';
