@@ -92,7 +92,7 @@ def run(server_dsn: str | None, n: int, profile: str, single_runs: int) -> None:
                               array_agg(high ORDER BY bucket) AS h, array_agg(low ORDER BY bucket) AS l,
                               array_agg(close ORDER BY bucket) AS c
                        FROM market.history_bars WHERE contract_id = %s AND timeframe = '1m')
-                   SELECT count(*) FROM s, signals.trend_detect(%s, s.t, s.o, s.h, s.l, s.c)""",
+                   SELECT count(*) FROM s, internal.trend_detect(%s, s.t, s.o, s.h, s.l, s.c)""",
                 (CONTRACT, profile),
             ).fetchone())
 
@@ -120,7 +120,7 @@ def run(server_dsn: str | None, n: int, profile: str, single_runs: int) -> None:
         print(f"trend-start benchmark: {n:,} synthetic 1m bars, profile {profile}")
         print(f"  SQL full recompute, signals.trend_starts (reads market.bars): {sql_s:7.2f} s"
               f"  {n / sql_s:>10,.0f} bars/s  ({sql_starts:,} starts)")
-        print(f"  SQL fold alone (signals.trend_detect on arrays):            {fold_s:7.2f} s"
+        print(f"  SQL fold alone (internal.trend_detect on arrays):            {fold_s:7.2f} s"
               f"  {n / fold_s:>10,.0f} bars/s")
         print(f"  Python reference (tests/trend_reference.py, Decimal):       {py_s:7.2f} s"
               f"  {n / py_s:>10,.0f} bars/s  ({len(res):,} starts)")

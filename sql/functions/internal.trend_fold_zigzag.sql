@@ -1,5 +1,5 @@
 -- The realtime detector ("zigzag" algorithm) as a left fold over bars held in arrays, with the
--- calling convention and output of signals.trend_fold_og_fixed. Starts alternate: while looking
+-- calling convention and output of internal.trend_fold_og_fixed. Starts alternate: while looking
 -- for an up start the candidate (PUS) is the lowest low since the last down start, and the first
 -- bar with a higher high and a higher low than the bar before it confirms it; down starts mirror
 -- that (highest high since the last up start, confirmed by a lower high and a lower low). Every
@@ -125,7 +125,7 @@ COMMENT ON FUNCTION internal.trend_fold_zigzag(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb, boolean
 ) IS
 'The zigzag detector of the realtime profile over bars given as arrays (calling convention of '
-'signals.trend_fold_og_fixed). State: dir (last confirmed direction), pus and pds (bar numbers; '
+'internal.trend_fold_og_fixed). State: dir (last confirmed direction), pus and pds (bar numbers; '
 'only the candidate of the direction looked for is set). Up start: the lowest low since the '
 'last down start, confirmed by the first bar with a higher high and a higher low (rule ZU); '
 'down start: the mirror (ZD).';

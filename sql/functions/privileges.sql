@@ -18,9 +18,36 @@ GRANT USAGE ON SCHEMA internal TO mechtrade_ingest;
 -- Analysts' functions call a few private helpers; only those are executable.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA internal FROM PUBLIC;  -- noqa: CP02
 GRANT USAGE ON SCHEMA internal TO mechtrade_analyst;
-GRANT EXECUTE ON FUNCTION internal.trend_fold_zigzag(
+-- The detector behind signals.trend_starts, trend_events and trend_states (not the stages of
+-- signals.trend_advance, which write detector state).
+GRANT EXECUTE ON FUNCTION
+internal.trend_lower_bar(numeric, numeric, numeric, numeric, numeric, numeric),
+internal.trend_higher_bar(numeric, numeric, numeric, numeric, numeric, numeric),
+internal.trend_outside_bar(numeric, numeric, numeric, numeric),
+internal.trend_inside_bar(numeric, numeric, numeric, numeric),
+internal.trend_down_rule(
+    numeric, numeric, numeric, numeric, numeric, numeric, numeric, numeric, numeric, numeric,
+    boolean
+),
+internal.trend_fold_og_fixed(
+    timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
+    integer, integer, boolean
+),
+internal.trend_fold_variant_b(
+    timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
+    boolean, boolean, boolean
+),
+internal.trend_fold_zigzag(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb, boolean
-) TO mechtrade_analyst, mechtrade_ingest;
+),
+internal.trend_detect(
+    text, timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
+    boolean
+),
+internal.trend_series_bars(text, text, timestamptz, timestamptz),
+internal.trend_detect_series(text, text, text, timestamptz, timestamptz, boolean),
+internal.trend_first_starts(signals.trend_event[])
+TO mechtrade_analyst, mechtrade_ingest;
 GRANT SELECT, INSERT, UPDATE ON internal.backfill_runs TO mechtrade_ingest;
 -- Contracts by root and their rolls: the ingester keeps them; first/last tick through a definer.
 GRANT SELECT, INSERT, UPDATE ON market.contracts, market.contract_rolls TO mechtrade_ingest;

@@ -30,7 +30,7 @@ AS $$
             WHEN r.rule IS NOT NULL THEN r.rule || ' ' || r.rule_name
             ELSE coalesce(e.rule, '')
         END
-    FROM signals.trend_detect_series(
+    FROM internal.trend_detect_series(
         trend_events.profile, trend_events.contract_id, trend_events.timeframe,
         trend_events.from_ts, trend_events.to_ts, p_trace => true
     ) WITH ORDINALITY AS e (at_bar, at_ts, event, bar, bar_ts, price, rule, state, ord)

@@ -16,40 +16,24 @@ CREATE OR REPLACE FUNCTION signals.trend_starts(
 LANGUAGE sql
 STABLE
 AS $$
-    WITH raised AS (
-        SELECT
-            e.bar,
-            e.bar_ts,
-            e.price,
-            e.at_bar,
-            e.at_ts,
-            e.rule,
-            e.ord,
-            CASE WHEN e.event IN ('CUS', 'CUS_FORCED') THEN 'up' ELSE 'down' END AS direction
-        FROM signals.trend_detect_series(
+    SELECT
+        f.bar_ts,
+        CASE WHEN f.event IN ('CUS', 'CUS_FORCED') THEN 'up' ELSE 'down' END,
+        f.price,
+        f.at_ts,
+        f.rule,
+        r.rule_name
+    FROM unnest(internal.trend_first_starts(ARRAY(
+        SELECT (e.at_bar, e.at_ts, e.event, e.bar, e.bar_ts, e.price, e.rule, e.state
+        )::signals.trend_event
+        FROM internal.trend_detect_series(
             trend_starts.profile, trend_starts.contract_id, trend_starts.timeframe,
             trend_starts.from_ts, trend_starts.to_ts
         ) WITH ORDINALITY AS e (at_bar, at_ts, event, bar, bar_ts, price, rule, state, ord)
-        WHERE e.event IN ('CUS', 'CDS', 'CUS_FORCED', 'CDS_FORCED')
-    ),
-
-    -- Spec 7: the first start per bar and direction, in the order they were raised.
-    firsts AS (
-        SELECT DISTINCT ON (raised.bar, raised.direction) raised.*
-        FROM raised
-        ORDER BY raised.bar, raised.direction, raised.at_bar, raised.ord
-    )
-
-    SELECT
-        firsts.bar_ts,
-        firsts.direction,
-        firsts.price,
-        firsts.at_ts,
-        firsts.rule,
-        r.rule_name
-    FROM firsts
-    LEFT JOIN signals.trend_rules AS r ON firsts.rule = r.rule
-    ORDER BY firsts.bar, firsts.direction, firsts.at_bar
+        ORDER BY e.ord
+    ))) AS f
+    LEFT JOIN signals.trend_rules AS r ON f.rule = r.rule
+    ORDER BY f.bar, f.event IN ('CUS', 'CUS_FORCED'), f.at_bar
 $$;
 
 COMMENT ON FUNCTION signals.trend_starts(text, text, timestamptz, timestamptz, text) IS

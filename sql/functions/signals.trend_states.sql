@@ -26,7 +26,7 @@ AS $$
         (e.state ->> 'cont_ref')::bigint,
         coalesce(e.state ->> 'last_dir', CASE WHEN e.state ->> 'last_down' IS NOT NULL THEN 'down' END),
         coalesce((e.state ->> 'last_bar')::bigint, (e.state ->> 'last_down')::bigint)
-    FROM signals.trend_detect_series(
+    FROM internal.trend_detect_series(
         trend_states.profile, trend_states.contract_id, trend_states.timeframe,
         trend_states.from_ts, trend_states.to_ts, p_trace => true
     ) AS e

@@ -1,6 +1,6 @@
 -- Who may do what: the ingest role writes ticks and history bars only; analysts only read.
 BEGIN;
-SELECT plan(21);
+SELECT plan(19);
 
 SELECT table_privs_are(
     'market', 'ticks', 'mechtrade_ingest', ARRAY['INSERT'],
@@ -87,24 +87,6 @@ SELECT throws_ok(
     '42501', NULL, 'analysts do not see internals'
 );
 RESET ROLE;
-
-SELECT is_empty(
-    $$SELECT n.nspname || '.' || c.relname
-      FROM pg_class AS c
-      INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
-      WHERE n.nspname IN ('market', 'signals')
-        AND c.relkind IN ('r', 'p', 'v', 'm')
-        AND obj_description(c.oid, 'pg_class') IS NULL$$,
-    'every table and view analysts see has a COMMENT'
-);
-SELECT is_empty(
-    $$SELECT p.oid::regprocedure::text
-      FROM pg_proc AS p
-      INNER JOIN pg_namespace AS n ON p.pronamespace = n.oid
-      WHERE n.nspname IN ('market', 'signals')
-        AND obj_description(p.oid, 'pg_proc') IS NULL$$,
-    'every function and procedure analysts see has a COMMENT'
-);
 
 SELECT * FROM finish();
 ROLLBACK;

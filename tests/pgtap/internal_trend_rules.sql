@@ -1,5 +1,5 @@
 -- Each trend-start rule on a tiny hand-checked series (bars as [open, high, low, close], bar 1
--- first), run through signals.trend_detect with the event trace. Expected rows: (confirming or
+-- first), run through internal.trend_detect with the event trace. Expected rows: (confirming or
 -- current bar, event, bar concerned, rule or detail code).
 BEGIN;
 SELECT plan(22);
@@ -9,7 +9,7 @@ RETURNS TABLE (at_bar integer, event text, bar integer, rule text)
 LANGUAGE sql
 AS $$
     SELECT e.at_bar::integer, e.event, e.bar::integer, e.rule
-    FROM signals.trend_detect(
+    FROM internal.trend_detect(
         p_profile,
         (SELECT array_agg(timestamptz '2025-01-06' + (k - 1) * interval '1 day' ORDER BY k)
          FROM generate_subscripts(p_bars, 1) AS k),

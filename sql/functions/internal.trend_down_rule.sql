@@ -1,7 +1,7 @@
 -- Spec 5, rules D1-D5: which one confirms the pending down start D at bar i (NULL: none), given
 -- that no bar since D made a higher high (noHigherHigh; callers test it) and whether one pulled
 -- back.
-CREATE OR REPLACE FUNCTION signals.trend_down_rule(
+CREATE OR REPLACE FUNCTION internal.trend_down_rule(
     p_open numeric, p_high numeric, p_low numeric, p_close numeric,
     p_prev_high numeric, p_prev_low numeric, p_prev_close numeric,
     p_d_open numeric, p_d_high numeric, p_d_low numeric,
@@ -27,11 +27,11 @@ RETURN CASE
         THEN 'D4'
     WHEN
         p_prev_low < p_d_low
-        AND signals.trend_higher_bar(p_high, p_low, p_close, p_prev_high, p_prev_low, p_prev_close)
+        AND internal.trend_higher_bar(p_high, p_low, p_close, p_prev_high, p_prev_low, p_prev_close)
         THEN 'D5'
 END;
 
-COMMENT ON FUNCTION signals.trend_down_rule(
+COMMENT ON FUNCTION internal.trend_down_rule(
     numeric, numeric, numeric, numeric, numeric, numeric, numeric,
     numeric, numeric, numeric, boolean
 ) IS

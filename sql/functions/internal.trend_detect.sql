@@ -1,6 +1,6 @@
 -- Run the detector of a profile (signals.trend_profiles) over bars given as arrays: the one place
 -- that turns a profile name into an algorithm and its parameters.
-CREATE OR REPLACE FUNCTION signals.trend_detect(
+CREATE OR REPLACE FUNCTION internal.trend_detect(
     p_profile text,
     p_ts timestamptz[],
     p_open numeric[],
@@ -28,7 +28,7 @@ BEGIN
             || '.';
     END IF;
     IF v_profile.algorithm = 'og_fixed' THEN
-        RETURN QUERY SELECT * FROM signals.trend_fold_og_fixed(
+        RETURN QUERY SELECT * FROM internal.trend_fold_og_fixed(
             p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state,
             v_profile.exhaustion_max_age, v_profile.containment_grace, p_trace
         );
@@ -37,7 +37,7 @@ BEGIN
             p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state, p_trace
         );
     ELSE
-        RETURN QUERY SELECT * FROM signals.trend_fold_variant_b(
+        RETURN QUERY SELECT * FROM internal.trend_fold_variant_b(
             p_ts, p_open, p_high, p_low, p_close, p_base, p_start, p_state,
             v_profile.down_at_swing_high, v_profile.up_between_adjacent_downs, p_trace
         );
@@ -45,10 +45,10 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION signals.trend_detect(
+COMMENT ON FUNCTION internal.trend_detect(
     text, timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
     boolean
 ) IS
 'Run the trend-start detector of profile p_profile over bars given as arrays (open time, open, '
-'high, low, close; ascending, closed bars only). See signals.trend_fold_og_fixed for p_base, '
+'high, low, close; ascending, closed bars only). See internal.trend_fold_og_fixed for p_base, '
 'p_start, p_state, p_trace and the rows returned. Analysts normally call signals.trend_starts.';

@@ -1,5 +1,5 @@
 -- Spec 2, higherBar(j): higher low, higher high and higher close than the previous bar.
-CREATE OR REPLACE FUNCTION signals.trend_higher_bar(
+CREATE OR REPLACE FUNCTION internal.trend_higher_bar(
     p_high numeric, p_low numeric, p_close numeric,
     p_prev_high numeric, p_prev_low numeric, p_prev_close numeric
 ) RETURNS boolean
@@ -8,7 +8,7 @@ IMMUTABLE
 PARALLEL SAFE
 RETURN p_low > p_prev_low AND p_high > p_prev_high AND p_close > p_prev_close;
 
-COMMENT ON FUNCTION signals.trend_higher_bar(
+COMMENT ON FUNCTION internal.trend_higher_bar(
     numeric, numeric, numeric, numeric, numeric, numeric
 ) IS
 'higher(j) of docs/trend-starts.md: low, high and close all strictly above the previous bar''s. '

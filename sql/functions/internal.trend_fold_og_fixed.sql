@@ -3,7 +3,7 @@
 -- Positions before p_start are context only (already processed; p_state is the state after
 -- p_start - 1). The range helpers of section 2 are kept as running aggregates that reset when
 -- their anchor (PUS or PDS) changes, so a long series costs O(n).
-CREATE OR REPLACE FUNCTION signals.trend_fold_og_fixed(
+CREATE OR REPLACE FUNCTION internal.trend_fold_og_fixed(
     p_ts timestamptz[],
     p_open numeric[],
     p_high numeric[],
@@ -101,7 +101,7 @@ BEGIN
         v_d := v_pds;
 
         -- Step 3: containment.
-        IF v_cont_ref IS NOT NULL AND NOT signals.trend_inside_bar(
+        IF v_cont_ref IS NOT NULL AND NOT internal.trend_inside_bar(
             p_high[v_i], p_low[v_i], p_high[v_cont_ref], p_low[v_cont_ref]
         ) THEN
             IF p_trace THEN
@@ -115,7 +115,7 @@ BEGIN
         END IF;
         IF v_cont_ref IS NULL THEN
             v_r := coalesce(v_d, v_p);
-            IF v_r IS NOT NULL AND signals.trend_inside_bar(
+            IF v_r IS NOT NULL AND internal.trend_inside_bar(
                 p_high[v_i], p_low[v_i], p_high[v_r], p_low[v_r]
             ) THEN
                 v_cont_ref := v_r;
@@ -142,7 +142,7 @@ BEGIN
                 END IF;
                 v_undercut := v_m < p_low[v_p];
             END IF;
-            IF signals.trend_lower_bar(
+            IF internal.trend_lower_bar(
                 p_high[v_i], p_low[v_i], p_close[v_i],
                 p_high[v_i - 1], p_low[v_i - 1], p_close[v_i - 1]
             )
@@ -152,11 +152,11 @@ BEGIN
             ELSIF v_d IS NOT NULL AND v_d > v_p AND p_low[v_i] < p_low[v_d]
                 AND p_high[v_i] <= p_high[v_d] AND p_close[v_i] > p_close[v_i - 1] THEN
                 v_cus := 'U2';
-            ELSIF signals.trend_outside_bar(
+            ELSIF internal.trend_outside_bar(
                 p_high[v_i], p_low[v_i], p_high[v_i - 1], p_low[v_i - 1]
             ) AND p_close[v_i] < p_open[v_i] THEN
                 v_cus := 'U3';
-            ELSIF v_d IS NOT NULL AND signals.trend_outside_bar(
+            ELSIF v_d IS NOT NULL AND internal.trend_outside_bar(
                 p_high[v_i], p_low[v_i], p_high[v_i - 1], p_low[v_i - 1]
             )
             AND p_close[v_i] > p_close[v_i - 1] AND p_close[v_i] > p_open[v_i]
@@ -190,7 +190,7 @@ BEGIN
             v_nh := v_dr_max IS NULL OR v_dr_max <= p_high[v_d];
             v_pb := v_dr_min IS NOT NULL AND v_dr_min <= p_low[v_d];
             IF v_nh THEN
-                v_cds := signals.trend_down_rule(
+                v_cds := internal.trend_down_rule(
                     p_open[v_i], p_high[v_i], p_low[v_i], p_close[v_i],
                     p_high[v_i - 1], p_low[v_i - 1], p_close[v_i - 1],
                     p_open[v_d], p_high[v_d], p_low[v_d], v_pb
@@ -299,7 +299,7 @@ BEGIN
                 AND (
                     p_low[v_i] >= p_low[v_i - 1]
                     OR (
-                        signals.trend_outside_bar(
+                        internal.trend_outside_bar(
                             p_high[v_i], p_low[v_i], p_high[v_i - 1], p_low[v_i - 1]
                         )
                         AND p_close[v_i] < p_open[v_i]
@@ -342,7 +342,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION signals.trend_fold_og_fixed(
+COMMENT ON FUNCTION internal.trend_fold_og_fixed(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
     integer, integer, boolean
 ) IS
@@ -353,4 +353,4 @@ COMMENT ON FUNCTION signals.trend_fold_og_fixed(
 'Returns the starts (CUS, CDS, CUS_FORCED, CDS_FORCED) in the order they are raised, then one '
 'STATE row; with p_trace every event and the state after every bar. Starts are not yet '
 'deduplicated (section 7 there). Parameters come from signals.trend_profiles via '
-'signals.trend_detect.';
+'internal.trend_detect.';

@@ -1,8 +1,8 @@
 -- Variant B of the trend-start rules (docs/trend-starts.md section 8) as a left fold over bars
 -- held in arrays, with the
--- same calling convention as signals.trend_fold_og_fixed. Only down starts are confirmed by rules
+-- same calling convention as internal.trend_fold_og_fixed. Only down starts are confirmed by rules
 -- (D1-D5, never frozen); each up start is the lowest low between two consecutive down starts.
-CREATE OR REPLACE FUNCTION signals.trend_fold_variant_b(
+CREATE OR REPLACE FUNCTION internal.trend_fold_variant_b(
     p_ts timestamptz[],
     p_open numeric[],
     p_high numeric[],
@@ -71,7 +71,7 @@ BEGIN
             v_nh := v_dr_max IS NULL OR v_dr_max <= p_high[v_d];
             v_pb := v_dr_min IS NOT NULL AND v_dr_min <= p_low[v_d];
             IF v_nh THEN
-                v_rule := signals.trend_down_rule(
+                v_rule := internal.trend_down_rule(
                     p_open[v_i], p_high[v_i], p_low[v_i], p_close[v_i],
                     p_high[v_i - 1], p_low[v_i - 1], p_close[v_i - 1],
                     p_open[v_d], p_high[v_d], p_low[v_d], v_pb
@@ -165,13 +165,13 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION signals.trend_fold_variant_b(
+COMMENT ON FUNCTION internal.trend_fold_variant_b(
     timestamptz[], numeric[], numeric[], numeric[], numeric[], bigint, integer, jsonb,
     boolean, boolean, boolean
 ) IS
 'Variant B of the trend-start rules (docs/trend-starts.md section 8) over bars given as arrays, '
 'with the calling '
-'convention and output of signals.trend_fold_og_fixed. State: pds and last_down (bar numbers). '
+'convention and output of internal.trend_fold_og_fixed. State: pds and last_down (bar numbers). '
 'The options of the swing profile: p_down_at_swing_high puts each down start on the highest '
 'high after the up start emitted with it (up to the PDS, earliest on ties); '
 'p_up_between_adjacent_downs makes a down start on the bar right after the previous one an up '
