@@ -40,6 +40,13 @@ async def settle(run: object, dsn: str) -> None:
     await until(lambda: ingester.writer.idle.is_set() and not ingester.gaps.pending)
 
 
+def admin_execute(dsn: str, statement: str) -> None:
+    """One autocommit statement; tests run it off the event loop (the fake gateway and the ingester share it:
+    a CREATE DATABASE that holds the loop for seconds under load starves both)."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(statement)
+
+
 def send_trades(gw: FakeGateway, items: list[object]) -> None:
     """A GatewayTrade message of our own making to every connection (not part of the market's record)."""
     for c in gw.open_connections():
@@ -135,8 +142,8 @@ def test_an_unknown_database_at_start_recovers_once_it_exists(pg_server: Server,
             await until(lambda: run.metrics.total("db_errors_total") >= 1)
             healthy, details = run.ingester.status()
             assert not healthy and "InvalidCatalogName" in details["checks"]["database"]["reason"]
-            with psycopg.connect(pg_server.dsn("postgres"), autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+            await asyncio.to_thread(admin_execute, pg_server.dsn("postgres"),
+                                    f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
             await play_ours(gw, 10)
             await settle(run, later)
             assert run.ingester.status()[0]
@@ -164,8 +171,7 @@ def test_refused_credentials_at_start_recover_once_fixed(db_dsn: str, tmp_path: 
             await until(lambda: run.metrics.total("db_errors_total") >= 1)
             healthy, details = run.ingester.status()
             assert not healthy and "InvalidAuthorizationSpecification" in details["checks"]["database"]["reason"]
-            with psycopg.connect(db_dsn, autocommit=True) as admin:
-                admin.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
+            await asyncio.to_thread(admin_execute, db_dsn, f"CREATE ROLE {role} LOGIN SUPERUSER")
             await play_ours(gw, 10)
             await settle(run, db_dsn)
             result = audit(gw, db_dsn)
