@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dsn", default=os.environ.get("MECHTRADE_TEST_DSN"))
     ap.add_argument("--scorer", type=Path, default=Path(os.environ.get("MECHTRADE_SCORER", ts.DEFAULT_SCORER)),
-                    help="score_trend_starts.py (default: ../shared/tools/ next to the repository)")
+                    help="score_trend_starts.py (default: tests/tools/)")
     ap.add_argument("--commission", type=Decimal, default=Decimal("0.37"), help="USD per contract and side")
     ap.add_argument("--slippage-ticks", type=Decimal, default=Decimal("1"), help="ticks lost per fill")
     args = ap.parse_args(argv)

@@ -4,7 +4,7 @@
 
 Loads the MES 1d/4h and MNQ 1d bars into a fresh migrated database. For each profile and label
 set it writes two detection CSVs and runs the scoring tool (``score_trend_starts.py``, by default
-``../shared/tools/`` next to the repository, or ``--scorer`` / ``MECHTRADE_SCORER``) on each:
+``tests/tools/``, or ``--scorer`` / ``MECHTRADE_SCORER``) on each:
 
 * hindsight: every start of ``signals.trend_starts``, scored where it was drawn, however late it
   became known (the tool's exact-match F1);
@@ -32,12 +32,7 @@ from pathlib import Path
 import psycopg
 from scratch import ROOT, scratch_database_sync
 
-# ../shared/tools/ next to the repository (or next to a directory holding it, for a worktree)
-DEFAULT_SCORER = next(
-    (p / "shared" / "tools" / "score_trend_starts.py" for p in ROOT.parents
-     if (p / "shared" / "tools" / "score_trend_starts.py").is_file()),
-    ROOT.parent / "shared" / "tools" / "score_trend_starts.py",
-)
+DEFAULT_SCORER = ROOT / "tests" / "tools" / "score_trend_starts.py"  # the labels' own tool, copied unchanged
 MAX_DELAY = 3
 MES_ID = "CON.F.US.MES.M25"
 MNQ_ID = "CON.F.US.MNQ.U19"
@@ -167,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dsn", default=os.environ.get("MECHTRADE_TEST_DSN"))
     ap.add_argument("--scorer", type=Path, default=Path(os.environ.get("MECHTRADE_SCORER", DEFAULT_SCORER)),
-                    help="score_trend_starts.py (default: ../shared/tools/ next to the repository)")
+                    help="score_trend_starts.py (default: tests/tools/)")
     ap.add_argument("--out", type=Path, help="keep the detection CSVs here")
     args = ap.parse_args(argv)
     if not args.scorer.is_file():

@@ -7,6 +7,7 @@ TimescaleDB's job statistics, which on some builds count every run as failed aft
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,14 +93,15 @@ def slot_problems(slots: asyncpg.Record | None) -> list[Problem]:
     return out
 
 
-def worker_budget(s: asyncpg.Record) -> str:
+def worker_budget(s: Mapping[str, Any]) -> str:
     """The background workers this database's jobs need against the server's settings (status and migrate)."""
     trend = f", {s['trend_jobs']} of them trend jobs" if "trend_jobs" in s.keys() else ""  # before migration 0110
+    short = s["needed"] > s["available"]
+    advice = f"; set it to {s['needed'] + s['other_schedulers']} or more" if short else ""
     return (f"worker slots: {s['needed']} needed at most (scheduler + {s['jobs']} jobs{trend}), {s['available']} "
-            f"available (timescaledb.max_background_workers "
-            f"{s['max_background_workers']}, {s['other_schedulers']} used by other databases; set it to "
-            f"{s['needed'] + s['other_schedulers']} or more); max_worker_processes {s['max_worker_processes']}, "
-            f"{s['processes_needed']} needed")
+            f"available (timescaledb.max_background_workers {s['max_background_workers']}, "
+            f"{s['other_schedulers']} used by other databases{advice}); "
+            f"max_worker_processes {s['max_worker_processes']}, {s['processes_needed']} needed")
 
 
 def job_problems(jobs: list[asyncpg.Record], now: datetime, judged_since: datetime | None = None) -> list[Problem]:

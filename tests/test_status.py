@@ -150,3 +150,15 @@ def test_stale_ticks_only_count_in_session() -> None:
     assert "no tick stored yet" in found[1].message
     assert status.tick_problems(series, (CONTRACT,), saturday) == []
     assert status.tick_problems(series, (), wednesday) == [], "only subscribed contracts"
+
+
+def test_the_worker_budget_says_what_to_set_only_when_the_pool_is_short() -> None:
+    slots = {"needed": 12, "jobs": 11, "trend_jobs": 2, "available": 15, "max_background_workers": 16,
+             "other_schedulers": 1, "max_worker_processes": 32, "processes_needed": 25}
+    enough = status.worker_budget(slots)
+    assert enough == ("worker slots: 12 needed at most (scheduler + 11 jobs, 2 of them trend jobs), 15 available "
+                      "(timescaledb.max_background_workers 16, 1 used by other databases); "
+                      "max_worker_processes 32, 25 needed")
+    short = status.worker_budget({**slots, "available": 7, "max_background_workers": 8})
+    assert "7 available (timescaledb.max_background_workers 8, 1 used by other databases; set it to 13 or more)" \
+        in short
