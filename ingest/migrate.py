@@ -1,7 +1,9 @@
 """The migration runner behind ``mechtrade migrate``.
 
 ``sql/migrations/NNNN_description.sql`` run once each, in order, recorded with a SHA-256 checksum
-in ``internal.schema_migrations``; an applied file that was edited since is refused. Then every
+in ``internal.schema_migrations``; an applied file that was edited since is refused, unless
+``sql/migrations/amendments.txt`` lists its recorded checksum as an earlier version (a correction
+of comments only, which a test checks against the git history). Then every
 repeatable file of ``sql/functions/`` is re-applied in the order ``sql/functions/order.txt``
 declares. A migration whose first line is ``-- migrate: no-transaction`` runs statement by
 statement outside a transaction (for TimescaleDB's refresh procedures); all others run in one
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 NO_TRANSACTION_MARKER = "-- migrate: no-transaction"
 ORDER_FILE = "order.txt"
+AMENDMENTS_FILE = "amendments.txt"
 # pg_advisory_lock key shared by every migrator ("mech" in ASCII).
 LOCK_KEY = 0x6D656368
 
@@ -40,6 +43,7 @@ class MigrationError(MechtradeError):
 class SqlFile:
     path: Path
     body: str
+    earlier_checksums: frozenset[str] = frozenset()  # of versions that differ in comments only
 
     @property
     def name(self) -> str:
@@ -76,7 +80,21 @@ def load_migrations(sql_dir: Path) -> list[SqlFile]:
         if match.group(1) in seen:
             raise MigrationError(f"{path.name}: number {match.group(1)} is already used by {seen[match.group(1)]}")
         seen[match.group(1)] = path.name
-    return [SqlFile(path, path.read_text()) for path in files]
+    amended = load_amendments(sql_dir)
+    return [SqlFile(path, path.read_text(), amended.get(path.name, frozenset())) for path in files]
+
+
+def load_amendments(sql_dir: Path) -> dict[str, frozenset[str]]:
+    """``amendments.txt``: per migration file, the checksums of its earlier versions (``FILE SHA256``
+    lines; ``#`` starts a comment)."""
+    path = sql_dir / "migrations" / AMENDMENTS_FILE
+    earlier: dict[str, set[str]] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        if fields := line.split("#", 1)[0].split():
+            if len(fields) != 2:
+                raise MigrationError(f"{AMENDMENTS_FILE}: expected 'FILE SHA256', got {line.strip()!r}")
+            earlier.setdefault(fields[0], set()).add(fields[1])
+    return {name: frozenset(checksums) for name, checksums in earlier.items()}
 
 
 def load_repeatables(sql_dir: Path) -> list[SqlFile]:
@@ -104,7 +122,7 @@ def make_plan(migrations: list[SqlFile], repeatable: list[SqlFile], applied: dic
     if vanished := sorted(set(applied) - known):
         raise MigrationError(f"applied migrations are missing from sql/migrations: {', '.join(vanished)}")
     for m in migrations:
-        if m.name in applied and applied[m.name] != m.checksum:
+        if m.name in applied and applied[m.name] not in {m.checksum, *m.earlier_checksums}:
             raise MigrationError(
                 f"{m.name} was edited after it was applied (checksum differs). Applied migrations "
                 "are immutable: restore the file and put the change in a new migration."

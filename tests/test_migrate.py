@@ -4,6 +4,7 @@ and clear refusals."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import subprocess
@@ -71,6 +72,38 @@ def test_edited_migration_is_refused_naming_the_file(empty_db_dsn: str, sql_dir:
     result = cli(empty_db_dsn, "migrate", "--sql-dir", str(sql_dir))
     assert result.returncode == 2
     assert "0003_ticks.sql was edited" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_database_migrated_before_a_listed_comment_correction_still_matches(empty_db_dsn: str,
+                                                                            sql_dir: Path) -> None:
+    run_migrate(empty_db_dsn, sql_dir)
+    (name, (earlier,)), = migrate.load_amendments(sql_dir).items()
+    with psycopg.connect(empty_db_dsn) as conn:  # as recorded by the file before its correction
+        conn.execute("UPDATE internal.schema_migrations SET checksum = %s WHERE filename = %s", (earlier, name))
+    assert run_migrate(empty_db_dsn, sql_dir).pending == []
+    with psycopg.connect(empty_db_dsn) as conn:  # any other checksum is still an edit
+        conn.execute("UPDATE internal.schema_migrations SET checksum = %s WHERE filename = %s", ("0" * 64, name))
+    with pytest.raises(migrate.MigrationError, match=f"{name} was edited after it was applied"):
+        run_migrate(empty_db_dsn, sql_dir)
+
+
+def test_each_listed_earlier_version_differs_from_the_file_in_comments_only() -> None:
+    def code(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+
+    for name, checksums in migrate.load_amendments(REPO_SQL).items():
+        path = f"sql/migrations/{name}"
+        commits = subprocess.run(["git", "log", "--format=%H", "--", path], cwd=REPO_SQL.parent, check=True,
+                                 capture_output=True, text=True).stdout.split()
+        versions = {}
+        for commit in commits:
+            body = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO_SQL.parent, check=True,
+                                  capture_output=True, text=True).stdout
+            versions[hashlib.sha256(body.encode()).hexdigest()] = body
+        current = (REPO_SQL / "migrations" / name).read_text()
+        for checksum in checksums:
+            assert checksum in versions, f"{name}: no commit holds the version with checksum {checksum}"
+            assert code(versions[checksum]) == code(current), f"{name}: {checksum} differs in more than comments"
 
 
 def test_new_migration_and_changed_repeatable_are_picked_up(empty_db_dsn: str, sql_dir: Path) -> None:

@@ -1,4 +1,4 @@
--- Trend-start detection (shared/spec/trend-starts.md): detector profiles and their parameters,
+-- Trend-start detection (docs/trend-starts.md): detector profiles and their parameters,
 -- the rule catalogue, which series the incremental jobs analyse, the detected signals, and the
 -- jobs' private state (watermarks, checkpoints, the bars each job has seen).
 
