@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from ingest.session import market_open
+from ingest.text_table import table
 
 MAX_JOB_FAILURES = 3  # consecutive failed runs of a trend job before it counts as failing
 MAX_BARS_BEHIND = 3  # closed bars a trend job may have left unanalysed ...
@@ -161,13 +162,13 @@ def render(snap: Snapshot, found: list[Problem], config_file: str = "") -> str:
     rows = [("contract", "last tick", "lag", "last closed 1m bar", "open gaps")]
     rows += [(s["contract_id"], _t(s["last_tick"]), _age(now, s["last_tick"]), _t(s["last_closed_1m"]),
               str(s["open_gaps"])) for s in snap.series]
-    lines += _table(rows) if snap.series else ["  (no contracts configured and no trend jobs)"]
+    lines += table(rows, "  ") if snap.series else ["  (no contracts configured and no trend jobs)"]
     lines += ["", "trend jobs"]
     rows = [("job", "series", "last run", "last success", "failures", "next start", "analysed through", "behind")]
     rows += [(str(j["job_id"]), f"{j['contract_id']} {j['timeframe']} {j['profile']}", _t(j["last_run"]),
               _t(j["last_success"]), str(j["failures_since_success"]), _t(j["next_start"]) if j["scheduled"]
               else "paused", _t(j["analysed_through"]), str(j["bars_behind"])) for j in snap.jobs]
-    lines += _table(rows) if snap.jobs else ["  (none: INSERT INTO signals.trend_jobs to add one)"]
+    lines += table(rows, "  ") if snap.jobs else ["  (none: INSERT INTO signals.trend_jobs to add one)"]
     if snap.slots:
         lines += ["", worker_budget(snap.slots)]
     if snap.storage:
@@ -180,9 +181,6 @@ def render(snap: Snapshot, found: list[Problem], config_file: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def as_details(found: list[Problem]) -> dict[str, Any]:

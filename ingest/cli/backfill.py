@@ -10,11 +10,12 @@ from pathlib import Path
 
 from ingest import config, db
 from ingest.backfill import BackfillResult, backfill, utc_text
-from ingest.cli.shared import table, utc_time
+from ingest.cli.shared import utc_time
 from ingest.config import ConfigError
 from ingest.errors import MechtradeError
 from ingest.projectx import LOGIN, MAX_BARS, GatewayError, ProjectXClient
 from ingest.rolls import RollSettings, resolve_fronts
+from ingest.text_table import table
 
 log = logging.getLogger(__name__)
 

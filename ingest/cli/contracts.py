@@ -6,8 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ingest import config
-from ingest.cli import shared
+from ingest import config, text_table
 from ingest.projectx import Contract, GatewayError, ProjectXClient
 
 log = logging.getLogger(__name__)
@@ -50,4 +49,4 @@ def table(contracts: list[Contract]) -> str:
     rows = [("", "id", "name", "description", "tick size", "tick value")]
     rows += [("*" if c.active else "", c.id, c.name, c.description, f"{c.tick_size.normalize():f}",
               f"{c.tick_value.normalize():f}") for c in contracts]
-    return "\n".join(shared.table(rows))
+    return "\n".join(text_table.table(rows))
