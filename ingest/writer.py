@@ -33,6 +33,7 @@ from ingest import db
 from ingest.metrics import Metrics
 from ingest.retry import Backoff
 from ingest.trades import Tick
+from ingest.waiting import first_set
 
 log = logging.getLogger(__name__)
 
@@ -289,19 +290,13 @@ class TickWriter:
             if self._closing:
                 return 0.0, []
             self._wake.clear()
-            await self._sleep(None)
+            await first_set(self._wake)
         if self._buffer and len(self._buffer) < self.batch_rows and not self._closing:
             wait = self._buffer.oldest_arrival + self.batch_s - time.monotonic()
             if wait > 0:
                 self._wake.clear()
-                await self._sleep(wait)
+                await first_set(self._wake, timeout=wait)
         return self._buffer.take(self.batch_rows)
-
-    async def _sleep(self, seconds: float | None) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
